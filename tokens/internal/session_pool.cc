@@ -82,8 +82,9 @@ void SessionPool::Release(CK_SESSION_HANDLE handle, uint64_t epoch,
   }
 }
 
-void SessionPool::ForgetAll() {
+void SessionPool::ForgetAll(const SessionLease& seen_by) {
   absl::MutexLock lock(&mu_);
+  if (seen_by.epoch() != epoch_) return;
   open_ -= idle_.size();
   idle_.clear();
   ++epoch_;

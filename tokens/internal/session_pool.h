@@ -33,6 +33,7 @@ class SessionLease {
   ~SessionLease();
 
   CK_SESSION_HANDLE handle() const { return handle_; }
+  uint64_t epoch() const { return epoch_; }
   // The session is in a bad state: close it instead of returning it.
   void Close() { fate_ = Fate::kClose; }
 
@@ -61,8 +62,11 @@ class SessionPool {
   absl::StatusOr<SessionLease> Acquire();
 
   // Every session of the slot is gone: forget the idle ones, and forget
-  // leased ones when they come back.
-  void ForgetAll();
+  // leased ones when they come back. `seen_by` is the lease that found the
+  // loss; if the pool has moved on since that lease was taken, someone else
+  // already recovered and the call does nothing (the idle sessions are new
+  // and good).
+  void ForgetAll(const SessionLease& seen_by);
 
   size_t open_sessions() const;
 

@@ -101,8 +101,11 @@ absl::Status TokenSigner::CheckMechanism(SignatureScheme scheme) const {
 
 absl::StatusOr<CK_OBJECT_HANDLE> TokenSigner::KeyHandle(
     CK_SESSION_HANDLE session) {
-  CK_OBJECT_HANDLE cached = handle_.load(std::memory_order_acquire);
-  if (cached != CK_INVALID_HANDLE) return cached;
+  const uint64_t epoch = state_->handle_epoch();
+  {
+    absl::MutexLock lock(&mu_);
+    if (handle_ != CK_INVALID_HANDLE && handle_epoch_ == epoch) return handle_;
+  }
   Template match;
   match.Ulong(CKA_CLASS, CKO_PRIVATE_KEY).Bytes(CKA_ID, id_);
   absl::StatusOr<std::vector<CK_OBJECT_HANDLE>> found =
@@ -112,8 +115,15 @@ absl::StatusOr<CK_OBJECT_HANDLE> TokenSigner::KeyHandle(
     return absl::NotFoundError(absl::StrCat(
         "private key is no longer on token \"", state_->info().label, "\""));
   }
-  handle_.store(found->front(), std::memory_order_release);
-  return found->front();
+  absl::MutexLock lock(&mu_);
+  handle_ = found->front();
+  handle_epoch_ = epoch;
+  return handle_;
+}
+
+void TokenSigner::ForgetHandle() {
+  absl::MutexLock lock(&mu_);
+  handle_ = CK_INVALID_HANDLE;
 }
 
 absl::StatusOr<std::vector<uint8_t>> TokenSigner::Sign(
@@ -160,14 +170,14 @@ absl::StatusOr<std::vector<uint8_t>> TokenSigner::Sign(
     CK_FUNCTION_LIST* ck = state_->ck();
     CK_RV rv = ck->C_SignInit(session, &mechanism, *key);
     if (rv != CKR_OK) {
-      if (IsObjectHandleStale(rv)) handle_.store(CK_INVALID_HANDLE);
+      if (IsObjectHandleStale(rv)) ForgetHandle();
       return CkError(rv, "C_SignInit");
     }
     uint8_t out[1024];  // RSA-8192 at most
     CK_ULONG out_len = sizeof(out);
     rv = ck->C_Sign(session, data.data(), data.size(), out, &out_len);
     if (rv != CKR_OK) {
-      if (IsObjectHandleStale(rv)) handle_.store(CK_INVALID_HANDLE);
+      if (IsObjectHandleStale(rv)) ForgetHandle();
       return CkError(rv, "C_Sign");
     }
     signature.assign(out, out + out_len);

@@ -1,10 +1,10 @@
 #ifndef KEYHOLD_TOKENS_INTERNAL_TOKEN_SIGNER_H_
 #define KEYHOLD_TOKENS_INTERNAL_TOKEN_SIGNER_H_
 
-#include <atomic>
 #include <memory>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "tokens/internal/token_state.h"
 #include "tokens/openssl_ptr.h"
 #include "tokens/signer.h"
@@ -31,7 +31,11 @@ class TokenSigner : public Signer {
   const std::shared_ptr<TokenState> state_;
   const std::vector<uint8_t> id_;
   const EvpPkeyPtr public_key_;
-  std::atomic<CK_OBJECT_HANDLE> handle_{CK_INVALID_HANDLE};
+  void ForgetHandle();
+
+  absl::Mutex mu_;
+  CK_OBJECT_HANDLE handle_ ABSL_GUARDED_BY(mu_) = CK_INVALID_HANDLE;
+  uint64_t handle_epoch_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // The DER DigestInfo prefix (RFC 8017 section 9.2) for PKCS#1 v1.5 input.

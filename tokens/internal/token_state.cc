@@ -216,10 +216,13 @@ absl::Status TokenState::Run(
     std::optional<CK_RV> rv = CkRvOf(status);
     if (!rv.has_value()) return status;
     if (IsSessionLost(*rv)) {
-      pool_.ForgetAll();
+      if (lease.ok()) pool_.ForgetAll(*lease);
+      handle_epoch_.fetch_add(1, std::memory_order_acq_rel);
+    } else if (*rv == CKR_USER_NOT_LOGGED_IN) {
+      handle_epoch_.fetch_add(1, std::memory_order_acq_rel);
     } else if (*rv == CKR_OPERATION_ACTIVE && lease.ok()) {
       lease->Close();
-    } else if (*rv != CKR_USER_NOT_LOGGED_IN && !IsObjectHandleStale(*rv)) {
+    } else if (!IsObjectHandleStale(*rv)) {
       return status;
     }
     recovered = true;

@@ -4,6 +4,8 @@
 #ifndef KEYHOLD_TOKENS_INTERNAL_TOKEN_STATE_H_
 #define KEYHOLD_TOKENS_INTERNAL_TOKEN_STATE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -36,6 +38,11 @@ class TokenState {
   const TokenInfo& info() const { return info_; }
   const CK_TOKEN_INFO& raw_info() const { return raw_info_; }
   const Mechanisms& mechanisms() const { return mechanisms_; }
+
+  // Bumped whenever sessions or the login were lost and recovered. Some
+  // modules (SoftHSM2) drop private object handles on logout, so a handle
+  // cached under an older epoch must be found again.
+  uint64_t handle_epoch() const { return handle_epoch_.load(std::memory_order_acquire); }
 
   // Runs `op` on a leased session. When it fails with a CK_RV that means
   // the session is gone, the login is gone or an object handle went stale,
@@ -70,6 +77,7 @@ class TokenState {
   const std::string pin_source_;  // Describe() of where the PIN came from
   Mechanisms mechanisms_;
   SessionPool pool_;
+  std::atomic<uint64_t> handle_epoch_{0};
   absl::Mutex login_mu_;  // one login attempt at a time
 };
 

@@ -112,13 +112,28 @@ TEST_F(SessionPoolTest, ForgetAllNeverClosesStaleHandles) {
   auto leased = pool.Acquire();
   ASSERT_TRUE(leased.ok());
   { auto idle = pool.Acquire(); }
-  pool.ForgetAll();
+  pool.ForgetAll(*leased);
   { auto drop = std::move(*leased); }
   EXPECT_EQ(fake_.closes, 0);
   EXPECT_EQ(pool.open_sessions(), 0u);
   auto fresh = pool.Acquire();
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(fresh->handle(), 3u);  // a newly opened session
+}
+
+TEST_F(SessionPoolTest, SecondReportOfTheSameLossKeepsNewSessions) {
+  SessionPool pool(&functions_, 0, 4);
+  auto a = pool.Acquire();
+  auto b = pool.Acquire();
+  ASSERT_TRUE(a.ok() && b.ok());
+  pool.ForgetAll(*a);                   // a found the loss first
+  { auto fresh = pool.Acquire(); }      // recovery opened a good session
+  pool.ForgetAll(*b);                   // b reports the same, old loss
+  EXPECT_EQ(pool.open_sessions(), 3u);  // fresh, plus a and b until returned
+  { auto drop = std::move(*b); }
+  { auto drop = std::move(*a); }
+  EXPECT_EQ(pool.open_sessions(), 1u);  // only the fresh one, kept
+  EXPECT_EQ(fake_.closes, 0);
 }
 
 TEST_F(SessionPoolTest, ClosedLeaseIsClosedNotReturned) {
