@@ -66,6 +66,19 @@ absl::StatusOr<std::unique_ptr<Token>> Token::Open(const TokenConfig& config) {
 const TokenInfo& Token::info() const { return state_->info(); }
 const Mechanisms& Token::mechanisms() const { return state_->mechanisms(); }
 
+absl::StatusOr<bool> Token::LoggedIn() {
+  return state_->Run<bool>([&](CK_SESSION_HANDLE session) -> absl::StatusOr<bool> {
+    CK_SESSION_INFO info{};
+    CK_RV rv = state_->ck()->C_GetSessionInfo(session, &info);
+    if (rv != CKR_OK) return pkcs11::CkError(rv, "C_GetSessionInfo");
+    if (info.state != CKS_RW_USER_FUNCTIONS && info.state != CKS_RO_USER_FUNCTIONS) {
+      // Let Run() log in again and ask once more.
+      return pkcs11::CkError(CKR_USER_NOT_LOGGED_IN, "token session");
+    }
+    return true;
+  });
+}
+
 absl::StatusOr<std::vector<KeyInfo>> Token::ListKeys() {
   return state_->Run<std::vector<KeyInfo>>(
       [&](CK_SESSION_HANDLE session) -> absl::StatusOr<std::vector<KeyInfo>> {

@@ -90,6 +90,10 @@ class Token {
   const TokenInfo& info() const;
   const Mechanisms& mechanisms() const;
 
+  // Whether the user is logged in now (C_GetSessionInfo on a pooled
+  // session); logs in again first if the login was lost.
+  absl::StatusOr<bool> LoggedIn();
+
   // Generates a key pair on the token: private half CKA_TOKEN, CKA_PRIVATE,
   // CKA_SENSITIVE, !CKA_EXTRACTABLE, CKA_SIGN, !CKA_DECRYPT; a random
   // 16-byte CKA_ID; label as CKA_LABEL on both halves. ALREADY_EXISTS for a

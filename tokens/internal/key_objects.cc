@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tokens/internal/module.h"
 #include "tokens/internal/objects.h"
 
 namespace keyhold::pkcs11 {
@@ -63,7 +64,8 @@ absl::StatusOr<KeyInfo> DescribeKey(const TokenState& state,
 std::string KeyUri(const CK_TOKEN_INFO& token, std::span<const uint8_t> id,
                    absl::string_view label) {
   P11KitUri* uri = p11_kit_uri_new();
-  std::memcpy(p11_kit_uri_get_token_info(uri), &token, sizeof(token));
+  const CK_TOKEN_INFO padded = BlankPadded(token);
+  std::memcpy(p11_kit_uri_get_token_info(uri), &padded, sizeof(padded));
   CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
   CK_ATTRIBUTE attrs[] = {
       {CKA_CLASS, &cls, sizeof(cls)},

@@ -58,6 +58,20 @@ std::string TrimPadded(const unsigned char* field, size_t size) {
   return end == std::string::npos ? std::string() : s.substr(0, end + 1);
 }
 
+// RFC 7512 compares blank-padded fields; some modules pad with NULs.
+CK_TOKEN_INFO BlankPadded(CK_TOKEN_INFO info) {
+  auto pad = [](unsigned char* field, size_t size) {
+    for (size_t i = 0; i < size; ++i) {
+      if (field[i] == '\0') field[i] = ' ';
+    }
+  };
+  pad(info.label, sizeof(info.label));
+  pad(info.manufacturerID, sizeof(info.manufacturerID));
+  pad(info.model, sizeof(info.model));
+  pad(info.serialNumber, sizeof(info.serialNumber));
+  return info;
+}
+
 absl::StatusOr<std::shared_ptr<Module>> Module::Load(const std::string& path) {
   absl::MutexLock lock(&g_modules_mu);
   auto& modules = LoadedModules();
@@ -160,7 +174,11 @@ absl::Status Module::InitializeToken(const std::string& label,
       return absl::FailedPreconditionError(absl::StrCat(
           "PKCS#11 module ", path_, " has no uninitialised token"));
     }
-    if (PKCS11_init_token(free_slot->token, so.c_str(), label.c_str()) != 0) {
+    // C_InitToken reads exactly 32 bytes of label, blank padded; libp11
+    // passes our pointer through, so hand it a full, padded field.
+    std::string padded_label = label;
+    padded_label.resize(32, ' ');
+    if (PKCS11_init_token(free_slot->token, so.c_str(), padded_label.c_str()) != 0) {
       return OpenSslError("cannot initialise token",
                           absl::StatusCode::kFailedPrecondition);
     }

@@ -60,6 +60,11 @@ class Module {
   CK_FUNCTION_LIST* const ck_;
 };
 
+// The token info with NUL padding in its text fields turned into blanks:
+// RFC 7512 matching and formatting expect blank padding, and some modules
+// (SoftHSM2) pad with NULs.
+CK_TOKEN_INFO BlankPadded(CK_TOKEN_INFO info);
+
 // "keyhold" from a blank-padded CK_UTF8CHAR[32] field.
 std::string TrimPadded(const unsigned char* field, size_t size);
 

@@ -40,20 +40,6 @@ absl::StatusOr<UriPtr> ParseTokenUri(const std::string& text) {
   return uri;
 }
 
-// RFC 7512 compares blank-padded fields; some modules pad with NULs.
-CK_TOKEN_INFO BlankPadded(CK_TOKEN_INFO info) {
-  auto pad = [](unsigned char* field, size_t size) {
-    for (size_t i = 0; i < size; ++i) {
-      if (field[i] == '\0') field[i] = ' ';
-    }
-  };
-  pad(info.label, sizeof(info.label));
-  pad(info.manufacturerID, sizeof(info.manufacturerID));
-  pad(info.model, sizeof(info.model));
-  pad(info.serialNumber, sizeof(info.serialNumber));
-  return info;
-}
-
 std::string DescribeToken(const CK_TOKEN_INFO& info) {
   return absl::StrCat("token=", TrimPadded(info.label, sizeof(info.label)),
                       ";serial=",

@@ -194,6 +194,7 @@ TEST_F(TokenTest, KeyUriNamesTokenIdAndLabel) {
   EXPECT_THAT(key.uri, HasSubstr("object=uri-key"));
   EXPECT_THAT(key.uri, HasSubstr("type=private"));
   EXPECT_THAT(key.uri, HasSubstr("id=%"));
+  EXPECT_THAT(key.uri, Not(HasSubstr("%00")));
 }
 
 TEST_F(TokenTest, DeleteRemovesTheKey) {
