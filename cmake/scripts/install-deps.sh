@@ -8,7 +8,8 @@ packages=(
   cmake g++ make pkg-config ccache
   openssl libssl-dev
   libp11-dev libp11-kit-dev softhsm2
-  libabsl-dev
+  libabsl-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

@@ -1,0 +1,112 @@
+// The agent's configuration: a TOML file (docs/configuration.md), parsed and
+// checked in full before the agent acts on any of it.
+//
+// Parsing is strict: an unknown key, a value of the wrong type or a bad value
+// is an INVALID_ARGUMENT error whose message names the file, the line (and
+// column) and the key. Every problem in the file is reported (up to 20), one
+// per line of the message, in line order. A PIN never appears in the config:
+// only where to read it; an error never echoes a value given for a pin_* key
+// or a key that looks like one. Parsing untrusted text never crashes.
+#ifndef KEYHOLD_AGENT_CONFIG_H_
+#define KEYHOLD_AGENT_CONFIG_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "tokens/pin_source.h"
+
+namespace keyhold::agent {
+
+// What a key may be used for; see DESIGN.md "Authorization".
+enum class KeyPurpose {
+  kCa,         // "ca": certificates and CRLs the agent builds under a profile
+  kTlsClient,  // "tls-client": handshakes carried out by the agent
+  kSign,       // "sign": raw digest signing
+};
+
+// "ca", "tls-client", "sign".
+absl::string_view KeyPurposeName(KeyPurpose purpose);
+// The inverse of KeyPurposeName; INVALID_ARGUMENT for anything else.
+absl::StatusOr<KeyPurpose> ParseKeyPurpose(absl::string_view name);
+
+// One [[key]] table. Callers in `users`, or whose primary or supplementary
+// group is in `groups`, may use the key for its purpose; admins may use every
+// key. A key with neither users nor groups is admin-only, as is every key on
+// the token that the config does not name.
+struct KeyPolicy {
+  std::string label;  // CKA_LABEL on the token; ValidateKeyLabel() holds
+  KeyPurpose purpose = KeyPurpose::kSign;
+  std::vector<uid_t> users;
+  std::vector<gid_t> groups;
+  // tls-client only: lets the provider module have raw digests signed with
+  // the key (otherwise only handshakes run by the agent use it).
+  bool allow_raw_sign = false;
+};
+
+struct TokenSettings {
+  std::string module;  // absolute path of the PKCS#11 module
+  std::string uri;     // RFC 7512 token URI, "pkcs11:..."
+  // Always set explicitly by ParseConfig; the default only makes the struct
+  // default-constructible (PinSource has no empty state) and matches
+  // TokenConfig's.
+  PinSource pin = PinSource::Env("KEYHOLD_PIN");
+};
+
+struct Config {
+  std::string socket = "/run/keyhold/agent.sock";
+  std::optional<gid_t> socket_group;  // unset: the agent's own group
+  std::string state_dir = "/var/lib/keyhold";
+  std::vector<uid_t> admins = {0};
+  // Defaults to <state_dir>/audit.log; never empty after ParseConfig.
+  std::string audit_log;
+  bool audit_journald = true;
+  std::string log_level = "info";  // debug | info | warning | error
+  TokenSettings token;
+  std::vector<KeyPolicy> keys;  // labels are unique
+
+  // The policy for `label`, or nullptr when the config does not name it (the
+  // key is then admin-only). The pointer lives as long as this Config.
+  const KeyPolicy* FindKey(absl::string_view label) const;
+};
+
+// Turns user and group names into ids. Either function returns nullopt for a
+// name it does not know.
+struct NameResolver {
+  std::function<std::optional<uid_t>(const std::string&)> user;
+  std::function<std::optional<gid_t>(const std::string&)> group;
+};
+
+// getpwnam_r / getgrnam_r (so NSS: /etc/passwd, LDAP, systemd-userdb, ...).
+// A failed lookup counts as an unknown name.
+NameResolver SystemNameResolver();
+
+// Parses and checks `toml_text`; `source_name` (normally the file path)
+// starts every error message. Names are resolved with SystemNameResolver().
+absl::StatusOr<Config> ParseConfig(absl::string_view toml_text,
+                                   absl::string_view source_name);
+absl::StatusOr<Config> ParseConfig(absl::string_view toml_text,
+                                   absl::string_view source_name,
+                                   const NameResolver& names);
+
+// Reads `path` and parses it with SystemNameResolver(). The file must be a
+// regular file of at most 1 MiB that neither its group nor others may write
+// (whoever writes it decides who is an admin). NOT_FOUND / PERMISSION_DENIED
+// when it cannot be opened, FAILED_PRECONDITION when it is not a regular
+// file or is writable by group or others, INVALID_ARGUMENT when it is too
+// large or does not parse.
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+
+// Every key the parser accepts, as dotted paths: "socket",
+// "token.pin_file", "key.label", ... Tables themselves ("token", "key") are
+// not listed. docs/configuration.md is checked against this list.
+std::vector<std::string> KnownConfigKeys();
+
+}  // namespace keyhold::agent
+
+#endif  // KEYHOLD_AGENT_CONFIG_H_

@@ -1,0 +1,34 @@
+// Maps a gRPC peer ("fd:<n>", as gRPC names connections handed to it with
+// AddInsecureChannelFromFd) to the Caller read when it was accepted.
+//
+// Keyed by fd number. A number is only reused after gRPC destroys the
+// connection's transport, which outlives every call on it, so a handler
+// that looks its caller up while it runs gets its own connection's
+// credentials.
+#ifndef KEYHOLD_AGENT_CONNECTION_REGISTRY_H_
+#define KEYHOLD_AGENT_CONNECTION_REGISTRY_H_
+
+#include <map>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/caller.h"
+
+namespace keyhold::agent {
+
+class ConnectionRegistry {
+ public:
+  void Add(int fd, Caller caller);
+  // UNAUTHENTICATED if the peer is not a connection the agent accepted.
+  absl::StatusOr<Caller> Lookup(const std::string& grpc_peer) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<int, Caller> callers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace keyhold::agent
+
+#endif  // KEYHOLD_AGENT_CONNECTION_REGISTRY_H_

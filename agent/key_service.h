@@ -1,0 +1,66 @@
+// keyhold.v1.KeyService over the agent's token. Each handler: find the
+// caller, check the request, check policy, do the work, write one audit
+// line, translate the status once.
+#ifndef KEYHOLD_AGENT_KEY_SERVICE_H_
+#define KEYHOLD_AGENT_KEY_SERVICE_H_
+
+#include "agent/audit.h"
+#include "agent/connection_registry.h"
+#include "agent/key_catalog.h"
+#include "agent/policy.h"
+#include "agent/signer_cache.h"
+#include "keyhold/v1/key_service.grpc.pb.h"
+#include "tokens/token.h"
+
+namespace keyhold::agent {
+
+// Limits on untrusted request fields.
+inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
+inline constexpr size_t kMaxSignInputBytes = 64 * 1024;
+
+class KeyServiceImpl final : public keyhold::v1::KeyService::Service {
+ public:
+  KeyServiceImpl(Token& token, const Config& config, KeyCatalog& catalog,
+                 const Policy& policy, AuditLog& audit, const ConnectionRegistry& connections)
+      : token_(token), config_(config), catalog_(catalog), policy_(policy),
+        audit_(audit), connections_(connections) {}
+
+  grpc::Status GenerateKey(grpc::ServerContext* context,
+                           const keyhold::v1::GenerateKeyRequest* request,
+                           keyhold::v1::Key* response) override;
+  grpc::Status ListKeys(grpc::ServerContext* context,
+                        const keyhold::v1::ListKeysRequest* request,
+                        keyhold::v1::ListKeysResponse* response) override;
+  grpc::Status GetKey(grpc::ServerContext* context, const keyhold::v1::GetKeyRequest* request,
+                      keyhold::v1::Key* response) override;
+  grpc::Status DeleteKey(grpc::ServerContext* context,
+                         const keyhold::v1::DeleteKeyRequest* request,
+                         keyhold::v1::DeleteKeyResponse* response) override;
+  grpc::Status ImportCertificate(grpc::ServerContext* context,
+                                 const keyhold::v1::ImportCertificateRequest* request,
+                                 keyhold::v1::Key* response) override;
+  grpc::Status Sign(grpc::ServerContext* context, const keyhold::v1::SignRequest* request,
+                    keyhold::v1::SignResponse* response) override;
+
+ private:
+  absl::StatusOr<KeyInfo> Resolve(const keyhold::v1::KeySelector& selector);
+  // Like Resolve, with the key's signer, from the cache when possible.
+  absl::StatusOr<std::shared_ptr<const SignerCache::Entry>> ResolveSigner(
+      const keyhold::v1::KeySelector& selector, bool use_cache);
+  absl::Status Describe(const KeyInfo& key, bool with_protection, keyhold::v1::Key* out);
+  // Runs `body` for the caller of `context`, audits, translates.
+  grpc::Status Handle(grpc::ServerContext* context, const char* operation,
+                      const std::function<absl::Status(const Caller&, AuditEvent&)>& body);
+
+  Token& token_;
+  const Config& config_;
+  KeyCatalog& catalog_;
+  const Policy& policy_;
+  AuditLog& audit_;
+  const ConnectionRegistry& connections_;
+  SignerCache signers_;
+};
+
+}  // namespace keyhold::agent
+
+#endif  // KEYHOLD_AGENT_KEY_SERVICE_H_

@@ -1,0 +1,160 @@
+// Sign through the agent (gRPC over its unix socket) vs direct signing in
+// the tokens layer, RSA-2048 and P-256, at concurrency 1, 8 and 16. Prints
+// signs/s, the ratio, and the agent's p50/p99 latency. Client and agent
+// share the machine's cores, as they would on a host.
+// Usage: agent_sign_bench [seconds-per-cell, default 3]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <openssl/sha.h>
+
+#include "keyhold/v1/key_service.grpc.pb.h"
+#include "tests/integration/agent_process.h"
+#include "tokens/token.h"
+
+namespace keyhold {
+namespace {
+
+namespace v1 = ::keyhold::v1;
+using Clock = std::chrono::steady_clock;
+
+struct Result {
+  double rate = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+// `make_worker()` is called once per thread; each call of the returned
+// function signs once and returns false on error.
+Result Measure(int threads, double seconds,
+               const std::function<std::function<bool()>()>& make_worker) {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  std::vector<double> latencies;
+  std::vector<std::thread> pool;
+  const auto start = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      std::function<bool()> work = make_worker();
+      std::vector<double> mine;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const auto t0 = Clock::now();
+        if (!work()) {
+          failed = true;
+          break;
+        }
+        mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      latencies.insert(latencies.end(), mine.begin(), mine.end());
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : pool) t.join();
+  if (failed) {
+    std::fprintf(stderr, "a signature failed\n");
+    std::exit(1);
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::sort(latencies.begin(), latencies.end());
+  Result r;
+  r.rate = static_cast<double>(latencies.size()) / elapsed;
+  if (!latencies.empty()) {
+    r.p50_us = latencies[latencies.size() / 2];
+    r.p99_us = latencies[latencies.size() * 99 / 100];
+  }
+  return r;
+}
+
+int Main(int argc, char** argv) {
+  const double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
+  keyhold::testing::AgentOptions options;
+  options.extra_config =
+      "[[key]]\nlabel = \"rsa\"\npurpose = \"sign\"\n"
+      "[[key]]\nlabel = \"ec\"\npurpose = \"sign\"\n";
+  auto agent = keyhold::testing::AgentProcess::Start(options);
+  if (!agent.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(agent.status().message()).c_str());
+    return 1;
+  }
+  auto admin = v1::KeyService::NewStub((*agent)->Channel());
+  struct Row {
+    const char* name;
+    const char* label;
+    v1::KeyType type;
+    SignatureAlgorithm algorithm;
+  };
+  const Row rows[] = {
+      {"RSA-2048", "rsa", v1::KEY_TYPE_RSA_2048, {SignatureScheme::kRsaPkcs1, HashAlgorithm::kSha256}},
+      {"EC P-256", "ec", v1::KEY_TYPE_EC_P256, {SignatureScheme::kEcdsa, HashAlgorithm::kSha256}},
+  };
+  for (const Row& row : rows) {
+    grpc::ClientContext ctx;
+    v1::GenerateKeyRequest req;
+    req.set_label(row.label);
+    req.set_type(row.type);
+    v1::Key key;
+    if (!admin->GenerateKey(&ctx, req, &key).ok()) {
+      std::fprintf(stderr, "GenerateKey failed\n");
+      return 1;
+    }
+  }
+  // The direct baseline opens the same token in this process.
+  auto token = Token::Open((*agent)->token().config());
+  if (!token.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(token.status().message()).c_str());
+    return 1;
+  }
+  unsigned char digest[32];
+  SHA256(reinterpret_cast<const unsigned char*>("bench"), 5, digest);
+  const std::string digest_str(reinterpret_cast<char*>(digest), 32);
+
+  std::printf("%-9s %4s %12s %12s %7s %10s %10s\n", "key", "c", "direct/s", "agent/s",
+              "ratio", "p50 us", "p99 us");
+  for (const Row& row : rows) {
+    auto info = (*token)->FindKeyByLabel(row.label);
+    auto signer = (*token)->NewSigner(*info);
+    std::shared_ptr<Signer> direct(std::move(*signer));
+    for (int c : {1, 8, 16}) {
+      Result d = Measure(c, seconds, [&]() -> std::function<bool()> {
+        return [&] { return direct->Sign(row.algorithm, {digest, 32}).ok(); };
+      });
+      Result a = Measure(c, seconds, [&]() -> std::function<bool()> {
+        // One connection per client thread, like separate processes.
+        grpc::ChannelArguments args;
+        args.SetInt("grpc.use_local_subchannel_pool", 1);
+        auto channel = grpc::CreateCustomChannel("unix:" + (*agent)->socket_path(),
+                                                 grpc::InsecureChannelCredentials(), args);
+        std::shared_ptr<v1::KeyService::Stub> stub = v1::KeyService::NewStub(channel);
+        return [stub, &row, &digest_str] {
+          grpc::ClientContext ctx;
+          v1::SignRequest req;
+          req.mutable_key()->set_label(row.label);
+          req.set_digest_algorithm(v1::DIGEST_ALGORITHM_SHA256);
+          req.set_digest(digest_str);
+          v1::SignResponse resp;
+          return stub->Sign(&ctx, req, &resp).ok();
+        };
+      });
+      std::printf("%-9s %4d %12.0f %12.0f %6.2fx %10.0f %10.0f\n", row.name, c, d.rate, a.rate,
+                  a.rate / d.rate, a.p50_us, a.p99_us);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace keyhold
+
+int main(int argc, char** argv) { return keyhold::Main(argc, argv); }
