@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -35,6 +36,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(AgentOptions o
   agent->state_dir_ = agent->dir_ + "/state";
   agent->config_ = agent->dir_ + "/keyhold.toml";
   agent->log_ = agent->dir_ + "/keyholdd.log";
+  agent->socket_activation_ = options.socket_activation;
   std::filesystem::create_directories(agent->dir_ + "/run");
   if (options.world_traversable_dir) {
     chmod(agent->dir_.c_str(), 0711);
@@ -63,10 +65,17 @@ absl::Status AgentProcess::Launch() {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  std::string binary = KeyholddPath();
-  std::string flag = "--config";
-  char* argv[] = {binary.data(), flag.data(), config_.data(), nullptr};
-  int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv, environ);
+  std::vector<std::string> args;
+  if (socket_activation_) {
+    // It passes no environment unless told: SoftHSM2 needs its config.
+    args = {"/usr/bin/systemd-socket-activate", "-l", socket_, "-E", "SOFTHSM2_CONF"};
+  }
+  args.insert(args.end(), {KeyholddPath(), "--config", config_});
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string binary = args.front();
+  int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return absl::InternalError(absl::StrCat("cannot start ", binary));
 

@@ -27,6 +27,9 @@ struct AgentOptions {
   // Make the directory holding the socket reachable by other users (for
   // tests that connect as another uid).
   bool world_traversable_dir = false;
+  // Start under systemd-socket-activate, which creates the socket and
+  // passes it (LISTEN_FDS), as keyhold.socket does.
+  bool socket_activation = false;
 };
 
 class AgentProcess {
@@ -63,6 +66,7 @@ class AgentProcess {
   std::string config_;
   std::string state_dir_;
   std::string log_;
+  bool socket_activation_ = false;
   pid_t pid_ = -1;
 };
 

@@ -329,6 +329,25 @@ TEST_F(AgentTest, ThirtyTwoClientsSignConcurrently) {
   ExpectHealthy();
 }
 
+TEST(AgentSocketActivationTest, ServesOnTheSocketSystemdPasses) {
+  if (access("/usr/bin/systemd-socket-activate", X_OK) != 0) {
+    GTEST_SKIP() << "systemd-socket-activate missing";
+  }
+  AgentOptions options;
+  options.socket_activation = true;
+  ASSERT_OK_AND_ASSIGN(auto agent, AgentProcess::Start(std::move(options)));
+  auto keys = v1::KeyService::NewStub(agent->Channel());
+  v1::GenerateKeyRequest req;
+  req.set_label("activated");
+  req.set_type(v1::KEY_TYPE_EC_P256);
+  req.set_purpose(v1::KEY_PURPOSE_SIGN);
+  v1::Key key;
+  EXPECT_TRUE(keys->GenerateKey(Ctx().get(), req, &key).ok());
+  EXPECT_THAT(agent->ReadAgentLog(), HasSubstr("socket(s) from systemd"));
+  ASSERT_OK_AND_ASSIGN(int code, agent->Stop());
+  EXPECT_EQ(code, 0);
+}
+
 TEST(AgentConfigTest, ConfigErrorNamesTheLineAndTheAgentRefusesToStart) {
   AgentOptions options;
   options.extra_config = "[[key]]\nlabel = \"x\"\npurpose = \"bogus\"\n";
