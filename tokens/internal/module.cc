@@ -119,7 +119,9 @@ Module::~Module() {
     auto it = modules.find(path_);
     if (it != modules.end() && it->second.expired()) modules.erase(it);
   }
-  dlclose(dl_);
+  // Our dlopen reference is kept on purpose: the module stays mapped after
+  // C_Finalize. Modules may leave atexit handlers or threads behind, and a
+  // mapped module keeps its symbols for diagnostics (sanitizer reports).
   // libp11 calls C_Finalize and drops its own reference.
   PKCS11_CTX_unload(ctx_);
   PKCS11_CTX_free(ctx_);

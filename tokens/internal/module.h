@@ -56,7 +56,7 @@ class Module {
   const std::string path_;
   absl::Mutex mu_;  // libp11's context is not thread-safe.
   PKCS11_ctx_st* const ctx_ ABSL_PT_GUARDED_BY(mu_);
-  void* const dl_;
+  void* const dl_;  // our dlopen reference; never closed (see ~Module)
   CK_FUNCTION_LIST* const ck_;
 };
 
