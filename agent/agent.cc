@@ -86,6 +86,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Config config) {
       *agent->token_, agent->config_, *agent->catalog_, *agent->policy_, *agent->audit_,
       agent->connections_);
   agent->agent_service_ = std::make_unique<AgentServiceImpl>(*agent->token_);
+  absl::StatusOr<std::unique_ptr<CaServiceImpl>> ca_service = CaServiceImpl::Create(
+      *agent->token_, agent->config_, *agent->catalog_, *agent->policy_, *agent->audit_,
+      agent->connections_);
+  if (!ca_service.ok()) return ca_service.status();
+  agent->ca_service_ = *std::move(ca_service);
   return agent;
 }
 
@@ -104,6 +109,7 @@ absl::Status Agent::Start() {
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.RegisterService(key_service_.get());
   builder.RegisterService(agent_service_.get());
+  builder.RegisterService(ca_service_.get());
   // No listening ports: connections arrive through OnConnection.
   server_ = builder.BuildAndStart();
   if (!server_) return absl::InternalError("cannot start the gRPC server");

@@ -1,5 +1,6 @@
 // keyholdd assembled: token, key catalog, policy, audit log, gRPC server
-// (KeyService, AgentService, grpc.health.v1, reflection) and the listener
+// (KeyService, CertificateAuthorityService, AgentService, grpc.health.v1,
+// reflection) and the listener
 // that hands each accepted unix connection, with its peer credentials, to
 // gRPC.
 #ifndef KEYHOLD_AGENT_AGENT_H_
@@ -13,6 +14,7 @@
 #include "absl/time/time.h"
 #include "agent/agent_service.h"
 #include "agent/audit.h"
+#include "agent/ca_service.h"
 #include "agent/config.h"
 #include "agent/connection_registry.h"
 #include "agent/key_catalog.h"
@@ -51,6 +53,7 @@ class Agent {
   ConnectionRegistry connections_;
   std::unique_ptr<KeyServiceImpl> key_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
+  std::unique_ptr<CaServiceImpl> ca_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<Listener> listener_;
 };

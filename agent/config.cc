@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "agent/config_ca.h"
 #include "agent/config_reader.h"
 #include "tokens/token.h"
 
@@ -230,10 +231,11 @@ void ParseTopLevel(const toml::table& root, ConfigReader& in,
   ConfigProblems& problems = in.problems();
   std::vector<absl::string_view> allowed(std::begin(kTopLevelKeys),
                                          std::end(kTopLevelKeys));
-  allowed.insert(allowed.end(), {"token", "key"});
+  allowed.insert(allowed.end(), {"token", "key", "ca", "policy", "profile"});
   in.CheckKeys(root, allowed, "the top level",
                absl::StrCat(absl::StrJoin(kTopLevelKeys, ", "),
-                            ", [token], [[key]]"));
+                            ", [token], [[key]], [[ca]], [policy.NAME], "
+                            "[profile.NAME]"));
 
   if (auto socket = in.AbsolutePath(root, "socket", "socket")) {
     if (socket->size() > kMaxSocketPath) {
@@ -291,6 +293,7 @@ void ParseTopLevel(const toml::table& root, ConfigReader& in,
   if (const toml::node* keys = root.get("key")) {
     ParseKeys(*keys, in, config.keys);
   }
+  ParseCaSections(root, in, config);
 }
 
 // getpwnam_r / getgrnam_r, growing the buffer on ERANGE.
@@ -335,6 +338,19 @@ absl::StatusOr<KeyPurpose> ParseKeyPurpose(absl::string_view name) {
   return absl::InvalidArgumentError(
       absl::StrCat("unknown key purpose ", Quote(name),
                    "; expected one of ca, tls-client, sign"));
+}
+
+CaConfig DefaultCaConfig(absl::string_view label) {
+  CaConfig ca;
+  ca.label = std::string(label);
+  return ca;
+}
+
+CaConfig Config::FindCa(absl::string_view label) const {
+  for (const CaConfig& ca : cas) {
+    if (ca.label == label) return ca;
+  }
+  return DefaultCaConfig(label);
 }
 
 const KeyPolicy* Config::FindKey(absl::string_view label) const {
@@ -441,6 +457,7 @@ std::vector<std::string> KnownConfigKeys() {
   for (absl::string_view key : kKeyKeys) {
     keys.push_back(absl::StrCat("key.", key));
   }
+  for (std::string& key : KnownCaConfigKeys()) keys.push_back(std::move(key));
   return keys;
 }
 

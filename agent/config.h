@@ -13,12 +13,16 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/ca/csr.h"
+#include "agent/ca/name_policy.h"
+#include "agent/ca/profile.h"
 #include "tokens/pin_source.h"
 
 namespace keyhold::agent {
@@ -58,6 +62,18 @@ struct TokenSettings {
   PinSource pin = PinSource::Env("KEYHOLD_PIN");
 };
 
+// One [[ca]] table: how the CA whose key has `label` issues. A CA key the
+// config does not list uses DefaultCaConfig().
+struct CaConfig {
+  std::string label;
+  std::string policy = "strict";  // a key of Config::policies
+  // Profiles `ca sign` may use (keys of Config::profiles).
+  std::vector<std::string> profiles = {"server", "client", "intermediate"};
+  size_t max_csr_bytes = ca::kDefaultMaxCsrBytes;
+};
+
+CaConfig DefaultCaConfig(absl::string_view label);
+
 struct Config {
   std::string socket = "/run/keyhold/agent.sock";
   std::optional<gid_t> socket_group;  // unset: the agent's own group
@@ -69,10 +85,17 @@ struct Config {
   std::string log_level = "info";  // debug | info | warning | error
   TokenSettings token;
   std::vector<KeyPolicy> keys;  // labels are unique
+  std::vector<CaConfig> cas;    // labels are unique
+  // Built-in name policies and profiles, with [policy.NAME] and
+  // [profile.NAME] tables added or replacing them.
+  std::map<std::string, ca::NamePolicy> policies = ca::BuiltinNamePolicies();
+  std::map<std::string, ca::CertificateProfile> profiles = ca::BuiltinProfiles();
 
   // The policy for `label`, or nullptr when the config does not name it (the
   // key is then admin-only). The pointer lives as long as this Config.
   const KeyPolicy* FindKey(absl::string_view label) const;
+  // The [[ca]] for `label`, else DefaultCaConfig(label).
+  CaConfig FindCa(absl::string_view label) const;
 };
 
 // Turns user and group names into ids. Either function returns nullopt for a
@@ -103,8 +126,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view toml_text,
 absl::StatusOr<Config> LoadConfig(const std::string& path);
 
 // Every key the parser accepts, as dotted paths: "socket",
-// "token.pin_file", "key.label", ... Tables themselves ("token", "key") are
-// not listed. docs/configuration.md is checked against this list.
+// "token.pin_file", "key.label", "policy.NAME.match", ... Tables themselves
+// ("token", "key") are not listed. docs/configuration.md is checked against this list.
 std::vector<std::string> KnownConfigKeys();
 
 }  // namespace keyhold::agent

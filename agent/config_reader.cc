@@ -218,6 +218,56 @@ std::optional<std::vector<uint32_t>> ConfigReader::IdList(
   return ids;
 }
 
+std::optional<int64_t> ConfigReader::Integer(const toml::table& table,
+                                             absl::string_view key,
+                                             absl::string_view path,
+                                             int64_t min, int64_t max) {
+  const toml::node* node = table.get(Std(key));
+  if (node == nullptr) return std::nullopt;
+  const toml::value<int64_t>* value = node->as_integer();
+  if (value == nullptr) {
+    problems_.At(*node, absl::StrCat(path, " must be an integer, not ",
+                                     TypeName(*node)));
+    return std::nullopt;
+  }
+  if (value->get() < min || value->get() > max) {
+    problems_.At(*node, absl::StrCat(path, " must be from ", min, " to ", max,
+                                     ", not ", value->get()));
+    return std::nullopt;
+  }
+  return value->get();
+}
+
+std::optional<std::vector<std::string>> ConfigReader::StringList(
+    const toml::table& table, absl::string_view key, absl::string_view path) {
+  const toml::node* node = table.get(Std(key));
+  if (node == nullptr) return std::nullopt;
+  const toml::array* array = node->as_array();
+  if (array == nullptr) {
+    problems_.At(*node, absl::StrCat(path, " must be an array of strings, not ",
+                                     TypeName(*node), " (write ", path,
+                                     " = [...])"));
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (const toml::node& element : *array) {
+    const toml::value<std::string>* value = element.as_string();
+    if (value == nullptr || value->get().empty() ||
+        HasControlCharacter(value->get())) {
+      problems_.At(element, absl::StrCat(path, " must hold non-empty strings "
+                                               "without control characters"));
+      ok = false;
+      continue;
+    }
+    if (std::find(out.begin(), out.end(), value->get()) == out.end()) {
+      out.push_back(value->get());
+    }
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
 std::optional<std::string> ConfigReader::Text(const toml::table& table,
                                               absl::string_view key,
                                               absl::string_view path,

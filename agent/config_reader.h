@@ -125,6 +125,16 @@ class ConfigReader {
   std::optional<bool> Bool(const toml::table& table, absl::string_view key,
                            absl::string_view path);
 
+  // An integer in [min, max].
+  std::optional<int64_t> Integer(const toml::table& table, absl::string_view key,
+                                 absl::string_view path, int64_t min, int64_t max);
+
+  // An array of String()s (it may be empty); repeats are dropped, order is
+  // kept.
+  std::optional<std::vector<std::string>> StringList(const toml::table& table,
+                                                     absl::string_view key,
+                                                     absl::string_view path);
+
   // A user or group given as a name (a string) or an id (an integer).
   std::optional<uint32_t> Id(const toml::node& node, absl::string_view path,
                              IdKind kind);

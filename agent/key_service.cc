@@ -5,7 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "agent/grpc_status.h"
+#include "agent/audited_call.h"
 #include "agent/proto_convert.h"
 #include "tokens/openssl_error.h"
 #include "tokens/openssl_ptr.h"
@@ -61,19 +61,8 @@ absl::StatusOr<X509Ptr> ParseCertificate(const std::string& bytes) {
 grpc::Status KeyServiceImpl::Handle(
     grpc::ServerContext* context, const char* operation,
     const std::function<absl::Status(const Caller&, AuditEvent&)>& body) {
-  // Looked up first, while this call keeps its connection (and fd) alive.
-  absl::StatusOr<Caller> caller = connections_.Lookup(context->peer());
-  AuditEvent event;
-  event.operation = absl::StrCat("KeyService.", operation);
-  if (!caller.ok()) {
-    event.result = caller.status();
-    audit_.Record(event);
-    return ToGrpcStatus(caller.status());
-  }
-  event.caller = &*caller;
-  event.result = body(*caller, event);
-  audit_.Record(event);
-  return ToGrpcStatus(event.result);
+  return RunAuditedCall(connections_, audit_, context, absl::StrCat("KeyService.", operation),
+                        body);
 }
 
 absl::StatusOr<KeyInfo> KeyServiceImpl::Resolve(const v1::KeySelector& selector) {

@@ -39,8 +39,15 @@ absl::Status Policy::CheckKey(const Caller& caller, const KeyInfo& key,
         "uid ", caller.uid, " may not use key \"", key.label, "\"",
         configured == nullptr ? " (keys not in the config are for admins only)" : ""));
   }
-  if (operation != KeyOperation::kSign) return absl::OkStatus();
   std::optional<KeyPurpose> purpose = PurposeOf(key);
+  if (operation == KeyOperation::kIssue) {
+    if (purpose == KeyPurpose::kCa) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key \"", key.label, "\" is not a CA key (purpose ",
+        purpose ? KeyPurposeName(*purpose) : "none",
+        "); give it purpose = \"ca\" in the config or generate it with purpose ca"));
+  }
+  if (operation != KeyOperation::kSign) return absl::OkStatus();
   if (!purpose.has_value()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "key \"", key.label, "\" has no purpose; name it in the config with purpose = \"sign\""));

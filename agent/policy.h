@@ -20,6 +20,8 @@ enum class KeyOperation {
   kRead,    // GetKey, ListKeys
   kSign,    // raw Sign
   kManage,  // DeleteKey, ImportCertificate
+  kRequest, // CreateCsr: the key signs a CSR the agent builds
+  kIssue,   // SignCsr, ListCertificates, GenerateCrl: needs purpose ca
 };
 
 class Policy {

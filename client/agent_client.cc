@@ -106,7 +106,8 @@ AgentClient::AgentClient(std::string socket_path, std::shared_ptr<grpc::Channel>
     : socket_path_(std::move(socket_path)),
       channel_(std::move(channel)),
       agent_(v1::AgentService::NewStub(channel_)),
-      keys_(v1::KeyService::NewStub(channel_)) {}
+      keys_(v1::KeyService::NewStub(channel_)),
+      ca_(v1::CertificateAuthorityService::NewStub(channel_)) {}
 
 absl::Status AgentClient::Translate(const grpc::Status& status, const char* rpc,
                                     absl::Duration deadline) const {
@@ -205,6 +206,51 @@ absl::StatusOr<std::string> AgentClient::Sign(const v1::SignRequest& request) {
   grpc::Status status = keys_->Sign(context.get(), request, &response);
   if (!status.ok()) return Translate(status, "Sign", kDefaultDeadline);
   return std::move(*response.mutable_signature());
+}
+
+template <typename Request, typename Response>
+absl::StatusOr<Response> AgentClient::CallCa(
+    grpc::Status (v1::CertificateAuthorityService::Stub::*rpc)(grpc::ClientContext*,
+                                                                const Request&, Response*),
+    const Request& request, const char* name, absl::Duration deadline) {
+  auto context = NewContext(deadline);
+  Response response;
+  grpc::Status status = (ca_.get()->*rpc)(context.get(), request, &response);
+  if (!status.ok()) return Translate(status, name, deadline);
+  return response;
+}
+
+absl::StatusOr<v1::CaCertificate> AgentClient::InitCa(const v1::InitCaRequest& request) {
+  return CallCa(&v1::CertificateAuthorityService::Stub::InitCa, request, "InitCa",
+                request.generate() != v1::KEY_TYPE_UNSPECIFIED ? kGenerateKeyDeadline
+                                                                 : kDefaultDeadline);
+}
+
+absl::StatusOr<v1::CreateCsrResponse> AgentClient::CreateCsr(const v1::CreateCsrRequest& request) {
+  return CallCa(&v1::CertificateAuthorityService::Stub::CreateCsr, request, "CreateCsr",
+                kDefaultDeadline);
+}
+
+absl::StatusOr<v1::SignCsrResponse> AgentClient::SignCsr(const v1::SignCsrRequest& request) {
+  return CallCa(&v1::CertificateAuthorityService::Stub::SignCsr, request, "SignCsr",
+                kDefaultDeadline);
+}
+
+absl::StatusOr<v1::ListCertificatesResponse> AgentClient::ListCertificates(
+    const v1::ListCertificatesRequest& request) {
+  return CallCa(&v1::CertificateAuthorityService::Stub::ListCertificates, request,
+                "ListCertificates", kDefaultDeadline);
+}
+
+absl::StatusOr<v1::IssuedCertificate> AgentClient::Revoke(const v1::RevokeRequest& request) {
+  return CallCa(&v1::CertificateAuthorityService::Stub::Revoke, request, "Revoke",
+                kDefaultDeadline);
+}
+
+absl::StatusOr<v1::GenerateCrlResponse> AgentClient::GenerateCrl(
+    const v1::GenerateCrlRequest& request) {
+  return CallCa(&v1::CertificateAuthorityService::Stub::GenerateCrl, request, "GenerateCrl",
+                kDefaultDeadline);
 }
 
 }  // namespace keyhold::client

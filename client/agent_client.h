@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "keyhold/v1/agent_service.grpc.pb.h"
+#include "keyhold/v1/ca_service.grpc.pb.h"
 #include "keyhold/v1/key_service.grpc.pb.h"
 
 namespace keyhold::client {
@@ -56,9 +57,26 @@ class AgentClient {
   // The raw signature (see SignResponse in key_service.proto).
   absl::StatusOr<std::string> Sign(const v1::SignRequest& request);
 
+  // CertificateAuthorityService (ca_service.proto). InitCa with
+  // `generate` set gets kGenerateKeyDeadline.
+  absl::StatusOr<v1::CaCertificate> InitCa(const v1::InitCaRequest& request);
+  absl::StatusOr<v1::CreateCsrResponse> CreateCsr(const v1::CreateCsrRequest& request);
+  absl::StatusOr<v1::SignCsrResponse> SignCsr(const v1::SignCsrRequest& request);
+  absl::StatusOr<v1::ListCertificatesResponse> ListCertificates(
+      const v1::ListCertificatesRequest& request);
+  absl::StatusOr<v1::IssuedCertificate> Revoke(const v1::RevokeRequest& request);
+  absl::StatusOr<v1::GenerateCrlResponse> GenerateCrl(const v1::GenerateCrlRequest& request);
+
   const std::string& socket_path() const { return socket_path_; }
 
  private:
+  // One unary CertificateAuthorityService call with a deadline.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> CallCa(
+      grpc::Status (v1::CertificateAuthorityService::Stub::*rpc)(grpc::ClientContext*,
+                                                                  const Request&, Response*),
+      const Request& request, const char* name, absl::Duration deadline);
+
   AgentClient(std::string socket_path, std::shared_ptr<grpc::Channel> channel);
 
   // The one place a grpc::Status becomes an absl::Status; `deadline` is
@@ -70,6 +88,7 @@ class AgentClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> agent_;
   std::unique_ptr<v1::KeyService::Stub> keys_;
+  std::unique_ptr<v1::CertificateAuthorityService::Stub> ca_;
 };
 
 }  // namespace keyhold::client

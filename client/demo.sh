@@ -7,7 +7,11 @@
 #   2. the agent on that token: keyholdd on a socket under the state dir,
 #      keys generated, listed and shown through the keyhold CLI, a file
 #      signed by the agent and verified with plain `openssl dgst`;
-#   3. the agent stopped with SIGTERM (it removes its socket).
+#   3. a CA on the token: a root CA (key demo-ca), then a server certificate
+#      for localhost and client certificates for `client` and `client2`,
+#      each key made on the token, its CSR signed by the key itself and
+#      issued by the CA; every chain checked with `openssl verify`;
+#   4. the agent stopped with SIGTERM (it removes its socket).
 # Safe to run again: it reuses the token and its keys.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,9 +19,13 @@ state_dir="$(mkdir -p "${KEYHOLD_STATE_DIR:-$PWD/.keyhold}" && cd "${KEYHOLD_STA
 
 "$root/cmake/scripts/install-deps.sh"
 echo "keyhold: building (first run takes a few minutes)..." >&2
-KEYHOLD_BUILD_TESTS="${KEYHOLD_BUILD_TESTS:-0}" \
-  "$root/cmake/scripts/build.sh" keyhold-token-demo keyholdd keyhold >/dev/null
 build_dir="${KEYHOLD_BUILD_DIR:-$root/build}"
+# A new build directory skips the tests (faster); an existing one keeps its
+# setting, so the demo never turns off the tests of a developer's build.
+tests_default=""
+[[ -f "$build_dir/CMakeCache.txt" ]] || tests_default=0
+KEYHOLD_BUILD_TESTS="${KEYHOLD_BUILD_TESTS:-$tests_default}" \
+  "$root/cmake/scripts/build.sh" keyhold-token-demo keyholdd keyhold >/dev/null
 keyholdd="$build_dir/agent/keyholdd"
 keyhold="$build_dir/client/keyhold"
 
@@ -91,7 +99,45 @@ if "$keyhold" sign demo-ca --digest sha256 --in "$work/document.txt" --out "$wor
   exit 1
 fi
 
-say "3. stopping the agent"
+say "3. a CA on the token: root, server and client certificates"
+pki="$state_dir/pki"
+mkdir -p "$pki"
+subject_base="/C=BR/ST=SP/O=Example"
+if "$keyhold" cert show demo-ca >"$pki/root-ca.pem" 2>/dev/null; then
+  echo "(the root CA exists already: $pki/root-ca.pem)"
+else
+  echo "\$ keyhold ca init demo-ca --subject \"$subject_base/CN=Example Root CA\" --days 3650"
+  "$keyhold" ca init demo-ca --subject "$subject_base/CN=Example Root CA" --days 3650 \
+    --out "$pki/root-ca.pem"
+fi
+issue() {  # label purpose profile common-name [san]
+  local label="$1" purpose="$2" profile="$3" cn="$4" san="${5:-}"
+  if ! "$keyhold" key show "$label" >/dev/null 2>&1; then
+    "$keyhold" key generate "$label" --type ec-p256 --purpose "$purpose" >/dev/null
+  fi
+  local san_args=()
+  [[ -n "$san" ]] && san_args=(--san "$san")
+  echo "\$ keyhold csr create $label --subject \"$subject_base/CN=$cn\"${san:+ --san $san} --out $label.csr"
+  "$keyhold" csr create "$label" --subject "$subject_base/CN=$cn" "${san_args[@]}" \
+    --out "$pki/$label.csr" >/dev/null
+  echo "\$ keyhold ca sign demo-ca --profile $profile --csr $label.csr --out $label.pem"
+  "$keyhold" ca sign demo-ca --profile "$profile" --csr "$pki/$label.csr" --out "$pki/$label.pem" \
+    >/dev/null
+  "$keyhold" cert import "$label" "$pki/$label.pem" >/dev/null
+}
+issue server sign server localhost "DNS:localhost,IP:127.0.0.1"
+issue client tls-client client client
+issue client2 tls-client client client2
+echo "\$ openssl verify -x509_strict -purpose ... -CAfile root-ca.pem"
+openssl verify -x509_strict -purpose sslserver -CAfile "$pki/root-ca.pem" "$pki/server.pem"
+openssl verify -x509_strict -purpose sslclient -CAfile "$pki/root-ca.pem" \
+  "$pki/client.pem" "$pki/client2.pem"
+echo "\$ keyhold ca list demo-ca"
+"$keyhold" ca list demo-ca | tail -n 5
+echo "The PKI is in $pki: root-ca.pem, server.pem, client.pem, client2.pem (their keys stay on"
+echo "the token: labels server, client, client2; see keyhold key list)."
+
+say "4. stopping the agent"
 stop_agent
 trap - EXIT
 [[ -e "$socket" ]] && { echo "keyhold: socket left behind" >&2; exit 1; }

@@ -43,6 +43,7 @@ void AddKeyCommands(CLI::App& app, CommandContext& context);
 void AddCertCommands(CLI::App& app, CommandContext& context);
 void AddSignCommand(CLI::App& app, CommandContext& context);
 void AddTokenCommands(CLI::App& app, CommandContext& context);
+void AddCaCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace keyhold::cli
 

@@ -103,6 +103,7 @@ int Main(int argc, char** argv) {
   AddCertCommands(app, context);
   AddSignCommand(app, context);
   AddTokenCommands(app, context);
+  AddCaCommands(app, context);
 
   try {
     app.parse(argc, argv);

@@ -2,7 +2,8 @@
 # Configures and builds keyhold. Usage: cmake/scripts/build.sh [target...]
 #   KEYHOLD_BUILD_DIR   build directory (default: build, or build-asan)
 #   KEYHOLD_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer build
-#   KEYHOLD_BUILD_TESTS=0  skip tests and benchmarks
+#   KEYHOLD_BUILD_TESTS=0 / =1  skip / build tests and benchmarks (unset: keep
+#                       the build directory's setting, ON for a new one)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -11,8 +12,11 @@ default_dir="$root/build"
 [[ "$sanitize" == 1 ]] && default_dir="$root/build-asan"
 build_dir="${KEYHOLD_BUILD_DIR:-$default_dir}"
 
-args=(-S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-      -DKEYHOLD_BUILD_TESTS="$([[ "${KEYHOLD_BUILD_TESTS:-1}" == 0 ]] && echo OFF || echo ON)")
+args=(-S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+# Unset: whatever the build directory has (ON for a new one).
+if [[ -n "${KEYHOLD_BUILD_TESTS:-}" ]]; then
+  args+=(-DKEYHOLD_BUILD_TESTS="$([[ "$KEYHOLD_BUILD_TESTS" == 0 ]] && echo OFF || echo ON)")
+fi
 [[ "$sanitize" == 1 ]] && args+=(-DKEYHOLD_SANITIZE=ON)
 if command -v ccache >/dev/null; then
   args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)

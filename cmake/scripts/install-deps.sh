@@ -10,7 +10,9 @@ packages=(
   libp11-dev libp11-kit-dev softhsm2
   libabsl-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libsystemd-dev
+  libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  gnutls-bin python3-cryptography sqlite3 clang libclang-rt-14-dev
 )
 
 missing=()

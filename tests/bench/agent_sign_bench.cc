@@ -3,20 +3,16 @@
 // signs/s, the ratio, and the agent's p50/p99 latency. Client and agent
 // share the machine's cores, as they would on a host.
 // Usage: agent_sign_bench [seconds-per-cell, default 3]
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include <grpcpp/create_channel.h>
 #include <openssl/sha.h>
 
 #include "keyhold/v1/key_service.grpc.pb.h"
+#include "tests/bench/measure.h"
 #include "tests/integration/agent_process.h"
 #include "tokens/token.h"
 
@@ -24,57 +20,9 @@ namespace keyhold {
 namespace {
 
 namespace v1 = ::keyhold::v1;
-using Clock = std::chrono::steady_clock;
 
-struct Result {
-  double rate = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-};
-
-// `make_worker()` is called once per thread; each call of the returned
-// function signs once and returns false on error.
-Result Measure(int threads, double seconds,
-               const std::function<std::function<bool()>()>& make_worker) {
-  std::atomic<bool> stop{false};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  std::vector<double> latencies;
-  std::vector<std::thread> pool;
-  const auto start = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      std::function<bool()> work = make_worker();
-      std::vector<double> mine;
-      while (!stop.load(std::memory_order_relaxed)) {
-        const auto t0 = Clock::now();
-        if (!work()) {
-          failed = true;
-          break;
-        }
-        mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      latencies.insert(latencies.end(), mine.begin(), mine.end());
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : pool) t.join();
-  if (failed) {
-    std::fprintf(stderr, "a signature failed\n");
-    std::exit(1);
-  }
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::sort(latencies.begin(), latencies.end());
-  Result r;
-  r.rate = static_cast<double>(latencies.size()) / elapsed;
-  if (!latencies.empty()) {
-    r.p50_us = latencies[latencies.size() / 2];
-    r.p99_us = latencies[latencies.size() * 99 / 100];
-  }
-  return r;
-}
+using bench::Measure;
+using bench::Result;
 
 int Main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;

@@ -17,6 +17,7 @@
 
 #include "tests/integration/softhsm_token.h"
 #include "tokens/internal/key_objects.h"
+#include "tests/bench/measure.h"
 #include "tokens/internal/module.h"
 #include "tokens/internal/token_signer.h"
 #include "tokens/openssl_ptr.h"
@@ -26,39 +27,10 @@
 namespace keyhold {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Runs `work` on `threads` threads for `seconds`; each call of `work`
-// signs once and returns false on error. Returns signatures per second.
-double Measure(int threads, double seconds, const std::function<std::function<bool()>()>& make_worker) {
-  std::atomic<bool> stop{false};
-  std::atomic<long> total{0};
-  std::atomic<bool> failed{false};
-  std::vector<std::thread> pool;
-  const auto start = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      std::function<bool()> work = make_worker();
-      long n = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        if (!work()) {
-          failed = true;
-          break;
-        }
-        ++n;
-      }
-      total += n;
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : pool) t.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  if (failed) {
-    std::fprintf(stderr, "a signature failed\n");
-    std::exit(1);
-  }
-  return static_cast<double>(total.load()) / elapsed;
+// Signatures per second on `threads` threads for `seconds`.
+double Rate(int threads, double seconds,
+            const std::function<std::function<bool()>()>& make_worker) {
+  return bench::Measure(threads, seconds, make_worker).rate;
 }
 
 struct Row {
@@ -126,7 +98,7 @@ int Main(int argc, char** argv) {
     raw_input.insert(raw_input.end(), digest, digest + 32);
 
     for (int threads : {1, 2}) {
-      const double raw = Measure(threads, seconds, [&]() -> std::function<bool()> {
+      const double raw = Rate(threads, seconds, [&]() -> std::function<bool()> {
         CK_SESSION_HANDLE session;
         ck->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &session);
         auto found = pkcs11::FindById(ck, session, CKO_PRIVATE_KEY, key->id);
@@ -139,10 +111,10 @@ int Main(int argc, char** argv) {
                  ck->C_Sign(session, raw_input.data(), raw_input.size(), out, &out_len) == CKR_OK;
         };
       });
-      const double layer = Measure(threads, seconds, [&]() -> std::function<bool()> {
+      const double layer = Rate(threads, seconds, [&]() -> std::function<bool()> {
         return [&] { return shared->Sign(row.algorithm, {digest, 32}).ok(); };
       });
-      const double prov = Measure(threads, seconds, [&]() -> std::function<bool()> {
+      const double prov = Rate(threads, seconds, [&]() -> std::function<bool()> {
         return [&] {
           EvpMdCtxPtr ctx(EVP_MD_CTX_new());
           unsigned char sig[512];
