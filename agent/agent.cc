@@ -107,6 +107,14 @@ absl::Status Agent::Start() {
   quota.SetMaxThreads(kMaxServerThreads);
   builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // The sync server runs each call on a polling thread and lets threads
+  // beyond MAX_POLLERS exit when they go idle; with the default (2), a
+  // burst of concurrent calls creates and destroys a thread per call.
+  // Keeping enough pollers for the token's sessions makes them reused.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              static_cast<int>(kMaxTokenSessions));
   builder.RegisterService(key_service_.get());
   builder.RegisterService(agent_service_.get());
   builder.RegisterService(ca_service_.get());

@@ -110,7 +110,11 @@ void ParseProfile(const std::string& name, const toml::table& table, ConfigReade
     return;
   }
   profile.name = name;
-  if (auto v = in.Bool(table, "ca", absl::StrCat(where, ".ca"))) profile.is_ca = *v;
+  if (auto v = in.Bool(table, "ca", absl::StrCat(where, ".ca"))) {
+    profile.is_ca = *v;
+    // A base's pathlen belongs to its CA:TRUE; TOML cannot unset it.
+    if (!profile.is_ca) profile.path_length.reset();
+  }
   if (auto v = in.Integer(table, "path_length", absl::StrCat(where, ".path_length"), 0, 16)) {
     profile.path_length = static_cast<int>(*v);
   }
@@ -150,6 +154,12 @@ void ParseProfile(const std::string& name, const toml::table& table, ConfigReade
   }
   if (absl::Status s = ca::ValidateProfile(profile); !s.ok()) {
     in.problems().At(table, s.message());
+    return;
+  }
+  // `keyhold ca init` and `ca intermediate` issue CA certificates with
+  // these two whatever the table says.
+  if ((name == "root" || name == "intermediate") && !profile.is_ca) {
+    in.problems().At(table, absl::StrCat("[", where, "] must stay a CA profile (ca = true)"));
     return;
   }
   config.profiles[name] = std::move(profile);

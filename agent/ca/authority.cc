@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -34,6 +35,22 @@ absl::StatusOr<EvpPkeyPtr> PublicHalf(EVP_PKEY* key) {
   OPENSSL_free(der);
   if (!pub) return OpenSslError("decoding the public key");
   return pub;
+}
+
+// RFC 5280 §4.2.1.9: below a CA whose pathLenConstraint is 0 only
+// end-entity certificates verify, so a CA certificate issued there would
+// be useless to everyone.
+absl::Status CheckMayIssueCaCertificates(const std::string& ca_label, const X509* certificate) {
+  using BasicConstraintsPtr = OpenSslPtr<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>;
+  BasicConstraintsPtr constraints(static_cast<BASIC_CONSTRAINTS*>(
+      X509_get_ext_d2i(certificate, NID_basic_constraints, nullptr, nullptr)));
+  if (constraints && constraints->pathlen != nullptr &&
+      ASN1_INTEGER_get(constraints->pathlen) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CA ", ca_label, " has pathlen 0: it issues only end-entity certificates, and a CA "
+        "certificate from it would never verify"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -146,6 +163,11 @@ absl::StatusOr<Issued> Authority::SignCsr(const CaHandle& ca, const SignRequest&
         "CSR: asks for basicConstraints CA:TRUE, but profile ", request.profile,
         " issues end-entity certificates"));
   }
+  if ((*profile)->is_ca) {
+    if (absl::Status s = CheckMayIssueCaCertificates(settings.label, ca.certificate); !s.ok()) {
+      return s;
+    }
+  }
   if (absl::Status s = CheckSubject(settings.policy, X509_get_subject_name(ca.certificate),
                                     csr->subject);
       !s.ok()) {
@@ -208,6 +230,10 @@ absl::StatusOr<Issued> Authority::CreateIntermediate(const CaHandle& parent, EVP
                                                      uint32_t caller_uid) {
   absl::StatusOr<const CertificateProfile*> base = Profile("intermediate");
   if (!base.ok()) return base.status();
+  if (absl::Status s = CheckMayIssueCaCertificates(parent.settings->label, parent.certificate);
+      !s.ok()) {
+    return s;
+  }
   CertificateProfile profile = **base;
   if (path_length) {
     if (*path_length < 0) return absl::InvalidArgumentError("pathlen: must be 0 or more");

@@ -114,8 +114,13 @@ bool UriMatches(absl::string_view pattern, absl::string_view uri) {
 bool Matches(SubjectAltName::Kind kind, const std::string& pattern,
              const SubjectAltName& name) {
   switch (kind) {
-    case SubjectAltName::Kind::kDns:
-      return DnsMatches(absl::AsciiStrToLower(pattern), name.value);
+    case SubjectAltName::Kind::kDns: {
+      // Normalised as names are (subject_alt_names.h): lower case, no
+      // trailing dot; ValidateProfile() accepts "host.example.com.".
+      std::string normal = absl::AsciiStrToLower(pattern);
+      if (absl::EndsWith(normal, ".")) normal.pop_back();
+      return DnsMatches(normal, name.value);
+    }
     case SubjectAltName::Kind::kIp: {
       std::optional<Network> network = ParseNetwork(pattern);
       std::optional<std::vector<uint8_t>> address = ParseAddress(name.value);

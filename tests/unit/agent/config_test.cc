@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -15,6 +16,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "agent/ca/csr.h"
+#include "agent/ca/name_policy.h"
+#include "agent/ca/profile.h"
 #include "tests/status_matchers.h"
 
 namespace keyhold::agent {
@@ -514,6 +519,466 @@ TEST(ConfigTest, KnownConfigKeysHasNoDuplicates) {
   EXPECT_THAT(keys, ::testing::Contains("key.allow_raw_sign"));
   std::sort(keys.begin(), keys.end());
   EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
+}
+
+// --- The CA: [[ca]], [policy.NAME], [profile.NAME] (agent/config_ca.cc).
+
+TEST(ConfigTest, CaSectionsDefaultToTheBuiltins) {
+  ASSERT_OK_AND_ASSIGN(Config config, Parse(kToken));
+  EXPECT_THAT(config.cas, IsEmpty());
+  std::vector<std::string> policies;
+  for (const auto& [name, policy] : config.policies) policies.push_back(name);
+  EXPECT_THAT(policies, ElementsAre("loose", "strict"));
+  std::vector<std::string> profiles;
+  for (const auto& [name, profile] : config.profiles) profiles.push_back(name);
+  EXPECT_THAT(profiles,
+              ElementsAre("client", "intermediate", "root", "server"));
+}
+
+TEST(ConfigTest, UnlistedCaGetsTheDefaultCaConfig) {
+  ASSERT_OK_AND_ASSIGN(Config config, Parse(kToken));
+  const CaConfig ca = config.FindCa("some-ca");
+  EXPECT_EQ(ca.label, "some-ca");
+  EXPECT_EQ(ca.policy, "strict");
+  EXPECT_THAT(ca.profiles, ElementsAre("server", "client", "intermediate"));
+  EXPECT_EQ(ca.max_csr_bytes, ca::kDefaultMaxCsrBytes);
+  const CaConfig fallback = DefaultCaConfig("some-ca");
+  EXPECT_EQ(fallback.label, ca.label);
+  EXPECT_EQ(fallback.policy, ca.policy);
+  EXPECT_EQ(fallback.profiles, ca.profiles);
+  EXPECT_EQ(fallback.max_csr_bytes, ca.max_csr_bytes);
+}
+
+TEST(ConfigTest, CaTableIsRead) {
+  ASSERT_OK_AND_ASSIGN(Config config, Parse(absl::StrCat(kToken, R"([[ca]]
+label = "root-ca"
+policy = "loose"
+profiles = ["client", "server"]
+max_csr_bytes = 4096
+[[ca]]
+label = "issuing-ca"
+)")));
+  ASSERT_EQ(config.cas.size(), 2u);
+  EXPECT_EQ(config.cas[0].label, "root-ca");
+  EXPECT_EQ(config.cas[0].policy, "loose");
+  EXPECT_THAT(config.cas[0].profiles, ElementsAre("client", "server"));
+  EXPECT_EQ(config.cas[0].max_csr_bytes, 4096u);
+  // Keys left out keep their defaults.
+  EXPECT_EQ(config.cas[1].label, "issuing-ca");
+  EXPECT_EQ(config.cas[1].policy, "strict");
+  EXPECT_THAT(config.cas[1].profiles,
+              ElementsAre("server", "client", "intermediate"));
+  EXPECT_EQ(config.cas[1].max_csr_bytes, ca::kDefaultMaxCsrBytes);
+
+  const CaConfig found = config.FindCa("root-ca");
+  EXPECT_EQ(found.policy, "loose");
+  EXPECT_THAT(found.profiles, ElementsAre("client", "server"));
+}
+
+TEST(ConfigTest, CaEmptyProfileListIsKept) {
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(absl::StrCat(kToken,
+                                          "[[ca]]\nlabel = \"ca\"\n"
+                                          "profiles = []\n")));
+  ASSERT_EQ(config.cas.size(), 1u);
+  EXPECT_THAT(config.cas[0].profiles, IsEmpty());
+}
+
+TEST(ConfigTest, CaNeedsLabel) {
+  EXPECT_THAT(Parse(absl::StrCat(kToken, "[[ca]]\npolicy = \"loose\"\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("keyhold.toml:5:1: [[ca]] needs label")));
+}
+
+TEST(ConfigTest, CaLabelFollowsTokenRules) {
+  EXPECT_THAT(Parse(absl::StrCat(kToken, "[[ca]]\nlabel = \"has space\"\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("keyhold.toml:6:9: ca.label: key label")));
+}
+
+TEST(ConfigTest, DuplicateCaLabelsNameTheFirstLine) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken,
+                         "[[ca]]\nlabel = \"a\"\n[[ca]]\nlabel = \"a\"\n")),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("keyhold.toml:8:9: duplicate [[ca]] label \"a\": defined "
+                    "on line 6 too")));
+}
+
+TEST(ConfigTest, CaMustBeAnArrayOfTables) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken, "[ca]\nlabel = \"a\"\n")),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("keyhold.toml:5:1: ca must be an array of tables (write "
+                    "[[ca]], not [ca])")));
+  EXPECT_THAT(
+      Parse(absl::StrCat("ca = [1]\n", kToken)),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("keyhold.toml:1:7: every [[ca]] must be a table, not an "
+                    "integer")));
+}
+
+TEST(ConfigTest, UnknownKeyInCaTableIsRefused) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken,
+                         "[[ca]]\nlabel = \"a\"\nprofile = \"client\"\n")),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("keyhold.toml:7:1: unknown key \"profile\" in [[ca]]; "
+                    "expected one of label, policy, profiles, max_csr_bytes")));
+}
+
+TEST(ConfigTest, CaPolicyMustBeKnown) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken, "[[ca]]\nlabel = \"a\"\npolicy = \"nope\"\n")),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(
+                   "keyhold.toml:7:10: ca.policy \"nope\" is not strict, loose "
+                   "or a [policy.NAME] table (known: loose, strict)")));
+}
+
+TEST(ConfigTest, CaProfilesMustBeKnown) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(
+          kToken,
+          "[[ca]]\nlabel = \"a\"\nprofiles = [\"client\", \"nope\"]\n")),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          AllOf(HasSubstr(
+                    "keyhold.toml:7:12: ca.profiles: unknown profile \"nope\""),
+                Not(HasSubstr("\"client\"")))));
+}
+
+TEST(ConfigTest, CaMaxCsrBytesHasLimits) {
+  for (const char* value : {"255", "1048577", "-1"}) {
+    EXPECT_THAT(
+        Parse(absl::StrCat(
+            kToken, "[[ca]]\nlabel = \"a\"\nmax_csr_bytes = ", value, "\n")),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 HasSubstr("keyhold.toml:7:17: ca.max_csr_bytes")))
+        << value;
+  }
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(absl::StrCat(kToken,
+                                          "[[ca]]\nlabel = \"a\"\n"
+                                          "max_csr_bytes = 1048576\n")));
+  EXPECT_EQ(config.cas[0].max_csr_bytes, 1048576u);
+}
+
+TEST(ConfigTest, CaMayUseConfiguredPolicyAndProfileWrittenAfterIt) {
+  ASSERT_OK_AND_ASSIGN(Config config, Parse(absl::StrCat(kToken, R"([[ca]]
+label = "issuing-ca"
+policy = "partner"
+profiles = ["partner-server"]
+[policy.partner]
+match = ["C"]
+supplied = ["CN"]
+[profile.partner-server]
+base = "server"
+)")));
+  ASSERT_EQ(config.cas.size(), 1u);
+  EXPECT_EQ(config.cas[0].policy, "partner");
+  EXPECT_THAT(config.cas[0].profiles, ElementsAre("partner-server"));
+}
+
+TEST(ConfigTest, PolicyTableIsRead) {
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(absl::StrCat(kToken, R"([policy.team]
+match = ["C", "O"]
+supplied = ["CN"]
+optional = ["OU", "L"]
+allow_other_attributes = true
+)")));
+  ASSERT_TRUE(config.policies.contains("team"));
+  const ca::NamePolicy& team = config.policies.at("team");
+  EXPECT_EQ(team.name, "team");
+  EXPECT_THAT(team.match, ElementsAre("C", "O"));
+  EXPECT_THAT(team.supplied, ElementsAre("CN"));
+  EXPECT_THAT(team.optional, ElementsAre("OU", "L"));
+  EXPECT_TRUE(team.allow_other_attributes);
+  // The built-ins stay.
+  EXPECT_TRUE(config.policies.contains("strict"));
+  EXPECT_TRUE(config.policies.contains("loose"));
+}
+
+TEST(ConfigTest, PolicyListsDefaultToEmpty) {
+  ASSERT_OK_AND_ASSIGN(
+      Config config,
+      Parse(absl::StrCat(kToken, "[policy.cn-only]\nsupplied = [\"CN\"]\n")));
+  const ca::NamePolicy& policy = config.policies.at("cn-only");
+  EXPECT_THAT(policy.match, IsEmpty());
+  EXPECT_THAT(policy.optional, IsEmpty());
+  EXPECT_FALSE(policy.allow_other_attributes);
+}
+
+TEST(ConfigTest, PolicyTableReplacesTheBuiltinOfItsName) {
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(absl::StrCat(kToken, R"([policy.strict]
+match = ["O"]
+supplied = ["CN"]
+)")));
+  const ca::NamePolicy& strict = config.policies.at("strict");
+  EXPECT_THAT(strict.match, ElementsAre("O"));
+  EXPECT_THAT(strict.optional, IsEmpty());
+}
+
+TEST(ConfigTest, PolicyWithUnknownAttributeIsRefused) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken, "[policy.team]\nmatch = [\"Colour\"]\n")),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("keyhold.toml:5:1: policy team: unknown name "
+                               "attribute \"Colour\""))));
+}
+
+TEST(ConfigTest, PolicyListingAnAttributeTwiceIsRefused) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken,
+                         "[policy.team]\nmatch = [\"C\"]\n"
+                         "optional = [\"countryName\"]\n")),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("policy team: countryName is listed more than once")));
+}
+
+TEST(ConfigTest, PolicyMayListDottedOids) {
+  ASSERT_OK_AND_ASSIGN(
+      Config config,
+      Parse(absl::StrCat(kToken,
+                         "[policy.oid]\nsupplied = [\"CN\"]\n"
+                         "optional = [\"1.3.6.1.4.1.99999.1\"]\n")));
+  EXPECT_THAT(config.policies.at("oid").optional,
+              ElementsAre("1.3.6.1.4.1.99999.1"));
+}
+
+TEST(ConfigTest, UnknownKeyInPolicyTableIsRefused) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken, "[policy.team]\nrequired = [\"CN\"]\n")),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("keyhold.toml:6:1: unknown key \"required\" in "
+                    "[policy.team]; expected one of match, supplied, optional, "
+                    "allow_other_attributes")));
+}
+
+TEST(ConfigTest, PolicyAndProfileMustBeTables) {
+  EXPECT_THAT(
+      Parse(absl::StrCat("policy = \"strict\"\n", kToken)),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("keyhold.toml:1:10: policy must be tables ([policy.NAME]), "
+                    "not a string")));
+  EXPECT_THAT(
+      Parse(absl::StrCat("profile = { web = 3 }\n", kToken)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("keyhold.toml:1:19: profile.\"web\" must be a table "
+                         "([profile.NAME]), not an integer")));
+}
+
+TEST(ConfigTest, PolicyAndProfileNamesAreRestricted) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken,
+                         "[policy.\"has space\"]\nsupplied = [\"CN\"]\n")),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(
+                   "[policy.\"has space\"]: names are 1 to 64 letters, digits, "
+                   "'-' or '_'")));
+  EXPECT_THAT(Parse(absl::StrCat(kToken, "[profile.", std::string(65, 'p'),
+                                 "]\nbase = \"client\"\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("names are 1 to 64")));
+}
+
+TEST(ConfigTest, ProfileTableStartsFromItsBase) {
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(absl::StrCat(kToken, R"([profile.web]
+base = "server"
+allowed_dns = ["*.example.com", "example.com"]
+allowed_ip = ["10.0.0.0/8"]
+allowed_email = []
+allowed_uri = ["spiffe://example.com/*"]
+default_days = 30
+max_days = 90
+)")));
+  ASSERT_TRUE(config.profiles.contains("web"));
+  const ca::CertificateProfile& web = config.profiles.at("web");
+  EXPECT_EQ(web.name, "web");
+  // From the base.
+  EXPECT_FALSE(web.is_ca);
+  EXPECT_THAT(web.key_usage, ElementsAre("digitalSignature"));
+  EXPECT_TRUE(web.rsa_key_encipherment);
+  EXPECT_THAT(web.extended_key_usage, ElementsAre("serverAuth"));
+  EXPECT_TRUE(web.subject_alt_name_required);
+  // Set here.
+  EXPECT_THAT(web.allowed_dns,
+              Optional(ElementsAre("*.example.com", "example.com")));
+  EXPECT_THAT(web.allowed_ip, Optional(ElementsAre("10.0.0.0/8")));
+  EXPECT_THAT(web.allowed_email, Optional(IsEmpty()));
+  EXPECT_THAT(web.allowed_uri, Optional(ElementsAre("spiffe://example.com/*")));
+  EXPECT_EQ(web.default_validity, absl::Hours(24 * 30));
+  EXPECT_EQ(web.max_validity, absl::Hours(24 * 90));
+  // The built-in is untouched.
+  EXPECT_EQ(config.profiles.at("server").allowed_dns, std::nullopt);
+}
+
+TEST(ConfigTest, ProfileTableSetsEveryKey) {
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(absl::StrCat(kToken, R"([profile.signer]
+base = "client"
+ca = false
+key_usage = ["digitalSignature", "nonRepudiation"]
+rsa_key_encipherment = false
+extended_key_usage = ["codeSigning", "1.3.6.1.5.5.7.3.17"]
+subject_alt_name_required = true
+[profile.sub-ca]
+base = "intermediate"
+ca = true
+path_length = 2
+extended_key_usage = []
+)")));
+  const ca::CertificateProfile& signer = config.profiles.at("signer");
+  EXPECT_FALSE(signer.is_ca);
+  EXPECT_THAT(signer.key_usage,
+              ElementsAre("digitalSignature", "nonRepudiation"));
+  EXPECT_FALSE(signer.rsa_key_encipherment);
+  EXPECT_THAT(signer.extended_key_usage,
+              ElementsAre("codeSigning", "1.3.6.1.5.5.7.3.17"));
+  EXPECT_TRUE(signer.subject_alt_name_required);
+  const ca::CertificateProfile& sub_ca = config.profiles.at("sub-ca");
+  EXPECT_TRUE(sub_ca.is_ca);
+  EXPECT_EQ(sub_ca.path_length, std::optional<int>(2));
+  EXPECT_THAT(sub_ca.extended_key_usage, IsEmpty());
+  EXPECT_EQ(sub_ca.default_validity, absl::Hours(24 * 1825));
+}
+
+TEST(ConfigTest, ProfileTableChangesTheBuiltinOfItsName) {
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(absl::StrCat(kToken, R"([profile.client]
+default_days = 30
+max_days = 30
+)")));
+  const ca::CertificateProfile& client = config.profiles.at("client");
+  EXPECT_EQ(client.name, "client");
+  EXPECT_EQ(client.max_validity, absl::Hours(24 * 30));
+  EXPECT_THAT(client.extended_key_usage, ElementsAre("clientAuth"));
+}
+
+TEST(ConfigTest, NewProfileNeedsABase) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken, "[profile.web]\nmax_days = 90\n")),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("keyhold.toml:5:1: [profile.web] needs base = \"server\", "
+                    "\"client\", \"intermediate\" or \"root\"")));
+}
+
+TEST(ConfigTest, ProfileBaseMustBeBuiltin) {
+  EXPECT_THAT(
+      Parse(absl::StrCat(kToken, "[profile.web]\nbase = \"webby\"\n")),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("keyhold.toml:6:8: profile.web.base must be a built-in "
+                    "profile (root, intermediate, server, client), not "
+                    "\"webby\"")));
+}
+
+TEST(ConfigTest, ProfileIsValidatedAsAWhole) {
+  struct Case {
+    const char* body;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"base = \"client\"\nkey_usage = [\"keyCertSign\"]\n",
+            "keyCertSign needs ca = true"},
+           {"base = \"client\"\nkey_usage = [\"sign\"]\n",
+            "unknown key usage \"sign\""},
+           {"base = \"client\"\nextended_key_usage = [\"vpn\"]\n",
+            "unknown extended key usage \"vpn\""},
+           {"base = \"client\"\npath_length = 1\n",
+            "path_length needs ca = true"},
+           {"base = \"root\"\nkey_usage = [\"cRLSign\"]\n",
+            "a CA profile needs keyCertSign"},
+           {"base = \"client\"\ndefault_days = 900\n",
+            "default validity is longer than the maximum"},
+           {"base = \"client\"\nallowed_dns = [\"a.*.example.com\"]\n",
+            "bad DNS pattern \"a.*.example.com\""},
+           {"base = \"client\"\nallowed_ip = [\"10.0.0.0/33\"]\n",
+            "bad IP pattern"},
+           {"base = \"client\"\nallowed_email = [\"*@\"]\n",
+            "bad email pattern"},
+           {"base = \"client\"\nallowed_uri = [\"no-scheme\"]\n",
+            "bad URI pattern"},
+       }) {
+    EXPECT_THAT(Parse(absl::StrCat(kToken, "[profile.web]\n", c.body)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("keyhold.toml:5:1: profile web: "),
+                               HasSubstr(c.message))))
+        << c.body;
+  }
+}
+
+TEST(ConfigTest, ProfileDaysAndPathLengthHaveLimits) {
+  for (const char* body : {"default_days = 0\n", "max_days = 36501\n",
+                           "path_length = 17\n", "path_length = -1\n"}) {
+    EXPECT_THAT(Parse(absl::StrCat(
+                    kToken, "[profile.web]\nbase = \"intermediate\"\n", body)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("keyhold.toml:7:")))
+        << body;
+  }
+}
+
+// A leaf made from a CA base: the base's pathlen goes with its CA:TRUE.
+TEST(ConfigTest, ProfileTurnedIntoALeafDropsTheBasePathLength) {
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(absl::StrCat(kToken, R"([profile.leafy]
+base = "intermediate"
+ca = false
+key_usage = ["digitalSignature"]
+)")));
+  const ca::CertificateProfile& leafy = config.profiles.at("leafy");
+  EXPECT_FALSE(leafy.is_ca);
+  EXPECT_EQ(leafy.path_length, std::nullopt);
+}
+
+// Authority::CreateRoot and CreateIntermediate use these two by name.
+TEST(ConfigTest, RootAndIntermediateProfilesStayCaProfiles) {
+  for (const char* name : {"root", "intermediate"}) {
+    EXPECT_THAT(Parse(absl::StrCat(
+                    kToken, "[profile.", name,
+                    "]\nca = false\nkey_usage = [\"digitalSignature\"]\n")),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr(absl::StrCat(
+                             "keyhold.toml:5:1: [profile.", name,
+                             "] must stay a CA profile (ca = true)"))))
+        << name;
+  }
+  ASSERT_OK_AND_ASSIGN(
+      Config config,
+      Parse(absl::StrCat(kToken, "[profile.root]\nmax_days = 36500\n")));
+  EXPECT_TRUE(config.profiles.at("root").is_ca);
+}
+
+TEST(ConfigTest, UnknownKeyInProfileTableIsRefused) {
+  EXPECT_THAT(
+      Parse(
+          absl::StrCat(kToken, "[profile.web]\nbase = \"server\"\ndays = 3\n")),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("keyhold.toml:7:1: unknown key \"days\" in "
+                               "[profile.web]"),
+                     HasSubstr("default_days, max_days"))));
+}
+
+TEST(ConfigTest, KnownConfigKeysListTheCaKeys) {
+  const std::vector<std::string> keys = KnownConfigKeys();
+  for (const char* key :
+       {"ca.label", "ca.policy", "ca.profiles", "ca.max_csr_bytes",
+        "policy.NAME.match", "policy.NAME.allow_other_attributes",
+        "profile.NAME.base", "profile.NAME.path_length",
+        "profile.NAME.allowed_uri", "profile.NAME.max_days"}) {
+    EXPECT_THAT(keys, ::testing::Contains(key));
+  }
 }
 
 std::string ReadDocs() {

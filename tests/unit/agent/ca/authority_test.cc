@@ -2,6 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -11,12 +16,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <openssl/bn.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
-#include <openssl/x509v3.h>
 
 #include "absl/time/time.h"
 #include "agent/ca/certificate_builder.h"
@@ -48,11 +47,11 @@ using Kind = SubjectAltName::Kind;
 
 using BasicConstraintsPtr = OpenSslPtr<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>;
 using Asn1EnumeratedPtr = OpenSslPtr<ASN1_ENUMERATED, ASN1_ENUMERATED_free>;
-void FreeExtensions(STACK_OF(X509_EXTENSION)* extensions) {
+void FreeExtensions(STACK_OF(X509_EXTENSION) * extensions) {
   sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
 }
 using ExtensionsPtr = OpenSslPtr<STACK_OF(X509_EXTENSION), FreeExtensions>;
-void FreeCertificates(STACK_OF(X509)* certificates) { sk_X509_free(certificates); }
+void FreeCertificates(STACK_OF(X509) * certificates) { sk_X509_free(certificates); }
 using CertificateStackPtr = OpenSslPtr<STACK_OF(X509), FreeCertificates>;
 
 constexpr char kRootSubject[] = "/C=BR/ST=SP/O=Example/CN=Root";
@@ -245,7 +244,8 @@ TEST_F(AuthorityTest, RootIsSelfSignedThroughTheProvider) {
 }
 
 TEST_F(AuthorityTest, RootIsRecordedUnderItsOwnLabel) {
-  ASSERT_OK_AND_ASSIGN(IssuedCertificate record, registry_->Find(kRootLabel, SerialOf(root_.get())));
+  ASSERT_OK_AND_ASSIGN(IssuedCertificate record,
+                       registry_->Find(kRootLabel, SerialOf(root_.get())));
   EXPECT_EQ(record.profile, "root");
   EXPECT_EQ(record.subject, kRootSubject);
   EXPECT_EQ(record.caller_uid, 0u);
@@ -266,6 +266,14 @@ TEST_F(AuthorityTest, RootWorksWithADefaultProviderKeyToo) {
   ASSERT_OK_AND_ASSIGN(Issued root,
                        authority_->CreateRoot("plain", key.get(), subject.get(), 30, 0));
   EXPECT_EQ(X509_verify(root.certificate.get(), key.get()), 1);
+}
+
+TEST_F(AuthorityTest, RootRefusesDaysAboveTheRootMaximum) {
+  ASSERT_OK_AND_ASSIGN(X509NamePtr subject, ParseDistinguishedName(kRootSubject));
+  EXPECT_THAT(authority_->CreateRoot("big", root_key_.get(), subject.get(), 7301, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("profile root allows at most 7300 days")));
+  EXPECT_EQ(Recorded("big"), 0u);
 }
 
 TEST_F(AuthorityTest, SignCsrIssuesAClientCertificateThatChains) {
@@ -315,8 +323,7 @@ TEST_F(AuthorityTest, IssuedCertificateIsRecordedWithItsFields) {
 
 TEST_F(AuthorityTest, ReturnedRecordIsWhatTheRegistryHolds) {
   ASSERT_OK_AND_ASSIGN(Issued issued, authority_->SignCsr(Root(), Request(Csr())));
-  ASSERT_OK_AND_ASSIGN(IssuedCertificate stored,
-                       registry_->Find(kRootLabel, issued.record.serial));
+  ASSERT_OK_AND_ASSIGN(IssuedCertificate stored, registry_->Find(kRootLabel, issued.record.serial));
   EXPECT_EQ(issued.record.ca_label, stored.ca_label);
   EXPECT_EQ(issued.record.serial, stored.serial);
   EXPECT_EQ(issued.record.subject, stored.subject);
@@ -406,10 +413,9 @@ TEST_F(AuthorityTest, RefusesCaTrueRequestOnClientProfile) {
 }
 
 TEST_F(AuthorityTest, RefusesSubjectThatBreaksStrictPolicy) {
-  ExpectRefused(Root(), Request(Csr("/C=US/ST=SP/O=Example/CN=alice")),
-                absl::StatusCode::kInvalidArgument,
-                AllOf(HasSubstr("policy strict: countryName must match the CA's (BR)"),
-                      HasSubstr("\"US\"")));
+  ExpectRefused(
+      Root(), Request(Csr("/C=US/ST=SP/O=Example/CN=alice")), absl::StatusCode::kInvalidArgument,
+      AllOf(HasSubstr("policy strict: countryName must match the CA's (BR)"), HasSubstr("\"US\"")));
   ExpectRefused(Root(), Request(Csr("/C=BR/ST=SP/L=Campinas/O=Example/CN=alice")),
                 absl::StatusCode::kInvalidArgument, HasSubstr("localityName is not allowed"));
 }
@@ -424,7 +430,8 @@ TEST_F(AuthorityTest, LoosePolicyAcceptsOtherSubjects) {
 }
 
 TEST_F(AuthorityTest, RefusesSanOutsideTheProfilePatterns) {
-  ExpectRefused(Root(), Request(Csr(kLeafSubject, {{Kind::kDns, "a.b.example.com"}}), "dns-limited"),
+  ExpectRefused(Root(),
+                Request(Csr(kLeafSubject, {{Kind::kDns, "a.b.example.com"}}), "dns-limited"),
                 absl::StatusCode::kInvalidArgument,
                 AllOf(HasSubstr("profile dns-limited does not allow DNS:a.b.example.com"),
                       HasSubstr("*.example.com")));
@@ -441,8 +448,8 @@ TEST_F(AuthorityTest, RefusesExtraSanOutsideTheProfilePatterns) {
 TEST_F(AuthorityTest, SanInsideTheProfilePatternsIsIssued) {
   ASSERT_OK_AND_ASSIGN(
       Issued issued,
-      authority_->SignCsr(Root(),
-                          Request(Csr(kLeafSubject, {{Kind::kDns, "a.example.com"}}), "dns-limited")));
+      authority_->SignCsr(
+          Root(), Request(Csr(kLeafSubject, {{Kind::kDns, "a.example.com"}}), "dns-limited")));
   EXPECT_EQ(issued.record.subject_alt_names, "DNS:a.example.com");
   EXPECT_EQ(issued.record.profile, "dns-limited");
 }
@@ -462,9 +469,9 @@ TEST_F(AuthorityTest, ServerSanMayComeFromTheRequestAlone) {
 TEST_F(AuthorityTest, RefusesDaysAboveTheProfileMaximum) {
   Authority::SignRequest request = Request(Csr());
   request.days = 826;
-  ExpectRefused(Root(), request, absl::StatusCode::kInvalidArgument,
-                AllOf(HasSubstr("profile client allows at most 825 days"),
-                      HasSubstr("826 asked for")));
+  ExpectRefused(
+      Root(), request, absl::StatusCode::kInvalidArgument,
+      AllOf(HasSubstr("profile client allows at most 825 days"), HasSubstr("826 asked for")));
 }
 
 TEST_F(AuthorityTest, RefusesDaysThatAreNotPositive) {
@@ -493,8 +500,7 @@ TEST_F(AuthorityTest, RefusesCertificateThatWouldOutliveItsCa) {
 }
 
 TEST_F(AuthorityTest, RefusesToSignWithAnExpiredCa) {
-  Authority later(libctx_.get(), profiles_, *registry_,
-                  [] { return absl::Now() + 3651 * kDay; });
+  Authority later(libctx_.get(), profiles_, *registry_, [] { return absl::Now() + 3651 * kDay; });
   ExpectRefused(Root(), Request(Csr()), absl::StatusCode::kFailedPrecondition,
                 HasSubstr("the CA certificate expired on"), &later);
 }
@@ -527,9 +533,9 @@ TEST_F(AuthorityTest, IntermediatePathLengthCanBeOverridden) {
   ASSERT_OK_AND_ASSIGN(EvpPkeyPtr key, ProviderKey());
   ASSERT_OK_AND_ASSIGN(X509NamePtr subject,
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Intermediate"));
-  ASSERT_OK_AND_ASSIGN(Issued intermediate,
-                       authority_->CreateIntermediate(Root(), key.get(), subject.get(),
-                                                      std::nullopt, 2, 0));
+  ASSERT_OK_AND_ASSIGN(
+      Issued intermediate,
+      authority_->CreateIntermediate(Root(), key.get(), subject.get(), std::nullopt, 2, 0));
   EXPECT_EQ(PathLength(intermediate.certificate.get()), 2);
   // The built-in profile is unchanged.
   EXPECT_EQ(profiles_.at("intermediate").path_length, std::optional<int>(0));
@@ -540,8 +546,7 @@ TEST_F(AuthorityTest, IntermediateRefusesNegativePathLength) {
   ASSERT_OK_AND_ASSIGN(X509NamePtr subject,
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Intermediate"));
   const size_t before = Recorded();
-  EXPECT_THAT(authority_->CreateIntermediate(Root(), key.get(), subject.get(), std::nullopt, -1,
-                                             0),
+  EXPECT_THAT(authority_->CreateIntermediate(Root(), key.get(), subject.get(), std::nullopt, -1, 0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pathlen")));
   EXPECT_EQ(Recorded(), before);
 }
@@ -550,15 +555,15 @@ TEST_F(AuthorityTest, ChainRootIntermediateLeafVerifies) {
   ASSERT_OK_AND_ASSIGN(EvpPkeyPtr key, ProviderKey());
   ASSERT_OK_AND_ASSIGN(X509NamePtr subject,
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Intermediate"));
-  ASSERT_OK_AND_ASSIGN(Issued intermediate,
-                       authority_->CreateIntermediate(Root(), key.get(), subject.get(), 365,
-                                                      std::nullopt, 0));
+  ASSERT_OK_AND_ASSIGN(
+      Issued intermediate,
+      authority_->CreateIntermediate(Root(), key.get(), subject.get(), 365, std::nullopt, 0));
   CaSettings settings = root_settings_;
   settings.label = "intermediate-ca";
   const CaHandle ca{&settings, intermediate.certificate.get(), key.get()};
-  ASSERT_OK_AND_ASSIGN(Issued leaf, authority_->SignCsr(
-                                        ca, Request(Csr(kLeafSubject, {{Kind::kDns, "h.example.com"}}),
-                                                    "server")));
+  ASSERT_OK_AND_ASSIGN(
+      Issued leaf, authority_->SignCsr(
+                       ca, Request(Csr(kLeafSubject, {{Kind::kDns, "h.example.com"}}), "server")));
   EXPECT_EQ(X509_NAME_cmp(X509_get_issuer_name(leaf.certificate.get()), subject.get()), 0);
   EXPECT_THAT(VerifyChain(leaf.certificate.get(), root_.get(), {intermediate.certificate.get()},
                           X509_PURPOSE_SSL_SERVER),
@@ -575,9 +580,9 @@ TEST_F(AuthorityTest, PathLengthZeroCaIssuesNoCaCertificates) {
   ASSERT_OK_AND_ASSIGN(EvpPkeyPtr key, ProviderKey());
   ASSERT_OK_AND_ASSIGN(X509NamePtr subject,
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Intermediate"));
-  ASSERT_OK_AND_ASSIGN(Issued intermediate,
-                       authority_->CreateIntermediate(Root(), key.get(), subject.get(), 365,
-                                                      std::nullopt, 0));
+  ASSERT_OK_AND_ASSIGN(
+      Issued intermediate,
+      authority_->CreateIntermediate(Root(), key.get(), subject.get(), 365, std::nullopt, 0));
   CaSettings settings = root_settings_;
   settings.label = "intermediate-ca";
   const CaHandle ca{&settings, intermediate.certificate.get(), key.get()};
@@ -585,9 +590,9 @@ TEST_F(AuthorityTest, PathLengthZeroCaIssuesNoCaCertificates) {
   ASSERT_OK_AND_ASSIGN(EvpPkeyPtr sub_key, ProviderKey());
   ASSERT_OK_AND_ASSIGN(X509NamePtr sub_subject,
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Sub"));
-  EXPECT_THAT(authority_->CreateIntermediate(ca, sub_key.get(), sub_subject.get(), 30,
-                                             std::nullopt, 0),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("pathlen 0")));
+  EXPECT_THAT(
+      authority_->CreateIntermediate(ca, sub_key.get(), sub_subject.get(), 30, std::nullopt, 0),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("pathlen 0")));
   Authority::SignRequest request = Request(Csr(), "intermediate");
   request.days = 30;
   ExpectRefused(ca, request, absl::StatusCode::kFailedPrecondition, HasSubstr("pathlen 0"));
@@ -603,27 +608,25 @@ TEST_F(AuthorityTest, SubIntermediateUnderPathLengthOneVerifies) {
   ASSERT_OK_AND_ASSIGN(X509NamePtr subject,
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Intermediate"));
   ASSERT_OK_AND_ASSIGN(Issued intermediate,
-                       authority_->CreateIntermediate(Root(), key.get(), subject.get(), 365, 1,
-                                                      0));
+                       authority_->CreateIntermediate(Root(), key.get(), subject.get(), 365, 1, 0));
   CaSettings settings = root_settings_;
   settings.label = "intermediate-ca";
   const CaHandle ca{&settings, intermediate.certificate.get(), key.get()};
   ASSERT_OK_AND_ASSIGN(EvpPkeyPtr sub_key, ProviderKey());
   ASSERT_OK_AND_ASSIGN(X509NamePtr sub_subject,
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Sub"));
-  ASSERT_OK_AND_ASSIGN(Issued sub, authority_->CreateIntermediate(ca, sub_key.get(),
-                                                                  sub_subject.get(), 30,
-                                                                  std::nullopt, 0));
+  ASSERT_OK_AND_ASSIGN(Issued sub, authority_->CreateIntermediate(
+                                       ca, sub_key.get(), sub_subject.get(), 30, std::nullopt, 0));
   CaSettings sub_settings = root_settings_;
   sub_settings.label = "sub-ca";
   const CaHandle sub_ca{&sub_settings, sub.certificate.get(), sub_key.get()};
   Authority::SignRequest request = Request(Csr());
   request.days = 10;
   ASSERT_OK_AND_ASSIGN(Issued leaf, authority_->SignCsr(sub_ca, request));
-  EXPECT_THAT(VerifyChain(leaf.certificate.get(), root_.get(),
-                          {intermediate.certificate.get(), sub.certificate.get()},
-                          X509_PURPOSE_SSL_CLIENT),
-              IsOk());
+  EXPECT_THAT(
+      VerifyChain(leaf.certificate.get(), root_.get(),
+                  {intermediate.certificate.get(), sub.certificate.get()}, X509_PURPOSE_SSL_CLIENT),
+      IsOk());
 }
 
 TEST_F(AuthorityTest, IntermediateCannotOutliveItsParent) {
@@ -639,9 +642,9 @@ TEST_F(AuthorityTest, IntermediateCannotOutliveItsParent) {
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Intermediate"));
   const size_t before = Recorded("short-ca");
   // The intermediate profile's default is 1825 days.
-  EXPECT_THAT(authority_->CreateIntermediate(ca, key.get(), subject.get(), std::nullopt,
-                                             std::nullopt, 0),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("outlive")));
+  EXPECT_THAT(
+      authority_->CreateIntermediate(ca, key.get(), subject.get(), std::nullopt, std::nullopt, 0),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("outlive")));
   EXPECT_EQ(Recorded("short-ca"), before);
 }
 
@@ -649,8 +652,7 @@ TEST_F(AuthorityTest, RevokedSerialIsInTheNextCrlWithItsReason) {
   ASSERT_OK_AND_ASSIGN(Issued issued, authority_->SignCsr(Root(), Request(Csr())));
   ASSERT_THAT(authority_->Revoke(Root(), issued.record.serial, RevocationReason::kKeyCompromise),
               IsOk());
-  ASSERT_OK_AND_ASSIGN(IssuedCertificate record,
-                       registry_->Find(kRootLabel, issued.record.serial));
+  ASSERT_OK_AND_ASSIGN(IssuedCertificate record, registry_->Find(kRootLabel, issued.record.serial));
   EXPECT_TRUE(record.revoked);
   EXPECT_EQ(record.reason, RevocationReason::kKeyCompromise);
 
@@ -696,9 +698,9 @@ TEST_F(AuthorityTest, UnrevokedCertificateStillVerifiesWithTheCrl) {
   ASSERT_THAT(authority_->Revoke(Root(), revoked.record.serial, RevocationReason::kSuperseded),
               IsOk());
   ASSERT_OK_AND_ASSIGN(Authority::IssuedCrl crl, authority_->Crl(Root(), kDay));
-  EXPECT_THAT(VerifyChain(kept.certificate.get(), root_.get(), {}, X509_PURPOSE_SSL_CLIENT,
-                          crl.crl.get()),
-              IsOk());
+  EXPECT_THAT(
+      VerifyChain(kept.certificate.get(), root_.get(), {}, X509_PURPOSE_SSL_CLIENT, crl.crl.get()),
+      IsOk());
 }
 
 TEST_F(AuthorityTest, RevokingTwiceOrUnknownSerialIsRefused) {
@@ -707,8 +709,9 @@ TEST_F(AuthorityTest, RevokingTwiceOrUnknownSerialIsRefused) {
               IsOk());
   EXPECT_THAT(authority_->Revoke(Root(), issued.record.serial, RevocationReason::kUnspecified),
               StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
-  EXPECT_THAT(authority_->Revoke(Root(), std::string("\x7f\x01", 2), RevocationReason::kUnspecified),
-              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(
+      authority_->Revoke(Root(), std::string("\x7f\x01", 2), RevocationReason::kUnspecified),
+      StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
 TEST_F(AuthorityTest, CrlValidityMustBeOneTo366Days) {

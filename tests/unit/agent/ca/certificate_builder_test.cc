@@ -2,15 +2,15 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <map>
-#include <string>
-#include <vector>
-
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "agent/ca/distinguished_name.h"
@@ -83,8 +83,8 @@ std::vector<std::string> ExtendedKeyUsages(const X509* cert) {
 }
 
 std::vector<SubjectAltName> SubjectAltNames(const X509* cert) {
-  GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return {};
   absl::StatusOr<std::vector<SubjectAltName>> parsed = FromGeneralNames(names.get());
   return parsed.ok() ? *parsed : std::vector<SubjectAltName>{};
@@ -100,9 +100,7 @@ std::string KeyHash(const X509* cert) {
 
 // Both getters take a non-const X509 (they cache the extensions).
 std::string SubjectKeyId(X509* cert) { return AsBytes(X509_get0_subject_key_id(cert)); }
-std::string AuthorityKeyId(X509* cert) {
-  return AsBytes(X509_get0_authority_key_id(cert));
-}
+std::string AuthorityKeyId(X509* cert) { return AsBytes(X509_get0_authority_key_id(cert)); }
 
 CertificateProfile Profile(const std::string& name) { return BuiltinProfiles().at(name); }
 
@@ -125,8 +123,7 @@ class CertificateBuilderTest : public ::testing::Test {
     ASSERT_NE(CaKey(), nullptr);
     ASSERT_NE(LeafEcKey(), nullptr);
     ASSERT_OK_AND_ASSIGN(ca_subject_, ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Root"));
-    ASSERT_OK_AND_ASSIGN(leaf_subject_,
-                         ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=leaf"));
+    ASSERT_OK_AND_ASSIGN(leaf_subject_, ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=leaf"));
     CertificateSpec spec;
     spec.subject = ca_subject_.get();
     spec.public_key = CaKey();
@@ -165,18 +162,21 @@ class CertificateBuilderTest : public ::testing::Test {
 };
 
 TEST_F(CertificateBuilderTest, LeafVerifiesWithTheCaKey) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(X509_verify(leaf.get(), CaKey()), 1);
   EXPECT_NE(X509_verify(leaf.get(), LeafEcKey()), 1);
 }
 
 TEST_F(CertificateBuilderTest, LeafChainsToTheCaWithOpenssl) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(X509_check_issued(root_.get(), leaf.get()), X509_V_OK);
 }
 
 TEST_F(CertificateBuilderTest, LeafHasVersion3SerialNamesAndValidity) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(X509_get_version(leaf.get()), X509_VERSION_3);
   EXPECT_EQ(IntegerBytes(X509_get0_serialNumber(leaf.get())), std::string("\x01\x02\x03\x04", 4));
   EXPECT_EQ(X509_NAME_cmp(X509_get_issuer_name(leaf.get()), ca_subject_.get()), 0);
@@ -187,7 +187,8 @@ TEST_F(CertificateBuilderTest, LeafHasVersion3SerialNamesAndValidity) {
 }
 
 TEST_F(CertificateBuilderTest, LeafBasicConstraintsIsCriticalCaFalse) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(Critical(leaf.get(), NID_basic_constraints), 1);
   BasicConstraintsPtr bc(static_cast<BASIC_CONSTRAINTS*>(
       X509_get_ext_d2i(leaf.get(), NID_basic_constraints, nullptr, nullptr)));
@@ -197,14 +198,16 @@ TEST_F(CertificateBuilderTest, LeafBasicConstraintsIsCriticalCaFalse) {
 }
 
 TEST_F(CertificateBuilderTest, ClientLeafWithEcKeyHasOnlyDigitalSignature) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(Critical(leaf.get(), NID_key_usage), 1);
   EXPECT_EQ(X509_get_key_usage(leaf.get()), static_cast<uint32_t>(KU_DIGITAL_SIGNATURE));
 }
 
 TEST_F(CertificateBuilderTest, ClientLeafWithRsaKeyAddsKeyEncipherment) {
   ASSERT_NE(LeafRsaKey(), nullptr);
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafRsaKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafRsaKey()), Ca()));
   EXPECT_EQ(X509_get_key_usage(leaf.get()),
             static_cast<uint32_t>(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
 }
@@ -218,13 +221,15 @@ TEST_F(CertificateBuilderTest, RsaKeyWithoutRsaKeyEnciphermentGetsOnlyTheProfile
 }
 
 TEST_F(CertificateBuilderTest, ClientLeafHasClientAuthNotCritical) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(Critical(leaf.get(), NID_ext_key_usage), 0);
   EXPECT_THAT(ExtendedKeyUsages(leaf.get()), ElementsAre("clientAuth"));
 }
 
 TEST_F(CertificateBuilderTest, ServerLeafHasServerAuth) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(server_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(server_profile_, LeafEcKey()), Ca()));
   EXPECT_THAT(ExtendedKeyUsages(leaf.get()), ElementsAre("serverAuth"));
 }
 
@@ -251,19 +256,21 @@ TEST_F(CertificateBuilderTest, LeafHasExactlyTheProfileExtensions) {
     nids.push_back(OBJ_obj2nid(X509_EXTENSION_get_object(X509_get_ext(leaf.get(), i))));
   }
   EXPECT_THAT(nids, UnorderedElementsAre(NID_basic_constraints, NID_key_usage, NID_ext_key_usage,
-                                         NID_subject_key_identifier,
-                                         NID_authority_key_identifier, NID_subject_alt_name));
+                                         NID_subject_key_identifier, NID_authority_key_identifier,
+                                         NID_subject_alt_name));
 }
 
 TEST_F(CertificateBuilderTest, SubjectKeyIdIsSha1OfTheKey) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(Critical(leaf.get(), NID_subject_key_identifier), 0);
   EXPECT_EQ(SubjectKeyId(leaf.get()).size(), 20u);
   EXPECT_EQ(SubjectKeyId(leaf.get()), KeyHash(leaf.get()));
 }
 
 TEST_F(CertificateBuilderTest, AuthorityKeyIdIsTheCaSubjectKeyId) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(Critical(leaf.get(), NID_authority_key_identifier), 0);
   ASSERT_FALSE(SubjectKeyId(root_.get()).empty());
   EXPECT_EQ(AuthorityKeyId(leaf.get()), SubjectKeyId(root_.get()));
@@ -283,7 +290,8 @@ TEST_F(CertificateBuilderTest, SubjectAltNamesAreAllThere) {
 }
 
 TEST_F(CertificateBuilderTest, NoSubjectAltNamesMeansNoExtension) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   EXPECT_EQ(Critical(leaf.get(), NID_subject_alt_name), -1);
 }
 
@@ -330,20 +338,64 @@ TEST_F(CertificateBuilderTest, IntermediateHasPathLengthZero) {
 TEST_F(CertificateBuilderTest, IncompleteSpecIsRefused) {
   CertificateSpec spec = LeafSpec(client_profile_, LeafEcKey());
   spec.profile = nullptr;
-  EXPECT_THAT(BuildCertificate(spec, Ca()), StatusIs(absl::StatusCode::kInternal,
-                                                     HasSubstr("incomplete")));
+  EXPECT_THAT(BuildCertificate(spec, Ca()),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("incomplete")));
 }
 
 TEST_F(CertificateBuilderTest, DerAndPemEncodingsRoundTrip) {
-  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf,
+                       BuildCertificate(LeafSpec(client_profile_, LeafEcKey()), Ca()));
   ASSERT_OK_AND_ASSIGN(std::string der, CertificateToDer(leaf.get()));
   ASSERT_OK_AND_ASSIGN(X509Ptr back, CertificateFromDer(der));
   EXPECT_EQ(X509_cmp(back.get(), leaf.get()), 0);
   ASSERT_OK_AND_ASSIGN(std::string pem, CertificateToPem(leaf.get()));
   EXPECT_THAT(pem, HasSubstr("-----BEGIN CERTIFICATE-----"));
-  EXPECT_THAT(CertificateFromDer("not a certificate"), StatusIs(absl::StatusCode::kInternal,
-                                                               ::testing::_));
+  EXPECT_THAT(CertificateFromDer("not a certificate"),
+              StatusIs(absl::StatusCode::kInternal, ::testing::_));
 }
+
+// Every key type a CA may have signs what it builds (signing.h picks the
+// algorithm).
+class CaKeyTypeTest : public ::testing::TestWithParam<KeyType> {};
+
+TEST_P(CaKeyTypeTest, RootLeafAndCrlVerify) {
+  ASSERT_OK_AND_ASSIGN(EvpPkeyPtr ca_key, testing::GenerateTestKey(nullptr, GetParam()));
+  ASSERT_OK_AND_ASSIGN(EvpPkeyPtr leaf_key, testing::GenerateTestKey(nullptr, KeyType::kEcP256));
+  ASSERT_OK_AND_ASSIGN(X509NamePtr name, ParseDistinguishedName("/CN=Root"));
+  const CertificateProfile root_profile = Profile("root");
+  const CertificateProfile client_profile = Profile("client");
+  CertificateSpec spec;
+  spec.subject = name.get();
+  spec.public_key = ca_key.get();
+  spec.serial = "\x01";
+  spec.not_before = kNotBefore;
+  spec.not_after = kNotAfter;
+  spec.profile = &root_profile;
+  ASSERT_OK_AND_ASSIGN(X509Ptr root,
+                       BuildCertificate(spec, SigningCa{nullptr, nullptr, ca_key.get()}));
+  EXPECT_EQ(X509_verify(root.get(), ca_key.get()), 1);
+  const SigningCa ca{nullptr, root.get(), ca_key.get()};
+  spec.public_key = leaf_key.get();
+  spec.serial = "\x02";
+  spec.profile = &client_profile;
+  ASSERT_OK_AND_ASSIGN(X509Ptr leaf, BuildCertificate(spec, ca));
+  EXPECT_EQ(X509_verify(leaf.get(), ca_key.get()), 1);
+  CrlSpec crl_spec;
+  crl_spec.number = 1;
+  crl_spec.this_update = kNotBefore;
+  crl_spec.next_update = kNotAfter;
+  ASSERT_OK_AND_ASSIGN(X509CrlPtr crl, BuildCrl(crl_spec, ca));
+  EXPECT_EQ(X509_CRL_verify(crl.get(), ca_key.get()), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCaKeyTypes, CaKeyTypeTest,
+                         ::testing::Values(KeyType::kEcP256, KeyType::kEcP384, KeyType::kRsa2048,
+                                           KeyType::kEd25519),
+                         [](const ::testing::TestParamInfo<KeyType>& param) {
+                           std::string name(KeyTypeName(param.param));
+                           name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                           return name;
+                         });
 
 class CrlBuilderTest : public CertificateBuilderTest {
  protected:
@@ -356,8 +408,7 @@ class CrlBuilderTest : public CertificateBuilderTest {
     spec.revoked = {
         {std::string("\x30", 1), kNotBefore - absl::Hours(1), RevocationReason::kSuperseded},
         {std::string("\x05", 1), kNotBefore - absl::Hours(2), RevocationReason::kUnspecified},
-        {std::string("\x01\x00", 2), kNotBefore - absl::Hours(3),
-         RevocationReason::kKeyCompromise},
+        {std::string("\x01\x00", 2), kNotBefore - absl::Hours(3), RevocationReason::kKeyCompromise},
     };
     return spec;
   }
@@ -446,8 +497,8 @@ TEST_F(CrlBuilderTest, CrlRevokesTheLeafForOpenssl) {
   CrlSpec spec = Spec();
   spec.this_update = absl::Now() - absl::Minutes(1);
   spec.next_update = absl::Now() + absl::Hours(24);
-  spec.revoked = {{leaf_spec.serial, absl::Now() - absl::Minutes(1),
-                   RevocationReason::kKeyCompromise}};
+  spec.revoked = {
+      {leaf_spec.serial, absl::Now() - absl::Minutes(1), RevocationReason::kKeyCompromise}};
   ASSERT_OK_AND_ASSIGN(X509CrlPtr crl, BuildCrl(spec, Ca()));
   ASSERT_OK_AND_ASSIGN(std::string pem, CrlToPem(crl.get()));
   EXPECT_THAT(pem, HasSubstr("-----BEGIN X509 CRL-----"));

@@ -84,10 +84,10 @@ TEST_F(NamePolicyTest, StrictRefusesMismatchedCountryNamingBothValues) {
 }
 
 TEST_F(NamePolicyTest, StrictRefusesMismatchedOrganization) {
-  EXPECT_THAT(Check(Builtin("strict"), "/C=BR/ST=SP/O=Other/CN=alice"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("organizationName"), HasSubstr("Example"),
-                             HasSubstr("Other"))));
+  EXPECT_THAT(
+      Check(Builtin("strict"), "/C=BR/ST=SP/O=Other/CN=alice"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("organizationName"), HasSubstr("Example"), HasSubstr("Other"))));
 }
 
 TEST_F(NamePolicyTest, StrictRefusesMissingMatchAttribute) {
@@ -117,10 +117,10 @@ TEST_F(NamePolicyTest, StrictRefusesUnknownOidAttribute) {
 // A second C with another value must not slip past the first one's match
 // (openssl ca checks every occurrence).
 TEST_F(NamePolicyTest, StrictRefusesRepeatedMatchAttributeWithAnotherValue) {
-  EXPECT_THAT(Check(Builtin("strict"), "/C=BR/C=US/ST=SP/O=Example/CN=alice"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("countryName must match the CA's (BR)"),
-                             HasSubstr("\"US\""))));
+  EXPECT_THAT(
+      Check(Builtin("strict"), "/C=BR/C=US/ST=SP/O=Example/CN=alice"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("countryName must match the CA's (BR)"), HasSubstr("\"US\""))));
   EXPECT_THAT(Check(Builtin("strict"), "/C=BR/ST=SP/O=Example/O=Evil Corp/CN=alice"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("organizationName"), HasSubstr("Evil Corp"))));
@@ -148,10 +148,10 @@ TEST_F(NamePolicyTest, MatchAgainstCaWithoutTheAttributeIsRefused) {
 
 TEST_F(NamePolicyTest, ValidateRefusesUnknownAttribute) {
   NamePolicy policy{"bad", {"C"}, {"CN", "Colour"}, {}, false};
-  EXPECT_THAT(ValidateNamePolicy(policy),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("policy bad: unknown name attribute"),
-                             HasSubstr("Colour"))));
+  EXPECT_THAT(
+      ValidateNamePolicy(policy),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("policy bad: unknown name attribute"), HasSubstr("Colour"))));
 }
 
 TEST_F(NamePolicyTest, ValidateRefusesAttributeInTwoLists) {

@@ -60,8 +60,7 @@ TEST(ProfileTest, RootIsCaWithoutPathLength) {
   const CertificateProfile root = Builtin("root");
   EXPECT_TRUE(root.is_ca);
   EXPECT_EQ(root.path_length, std::nullopt);
-  EXPECT_THAT(root.key_usage,
-              UnorderedElementsAre("keyCertSign", "cRLSign", "digitalSignature"));
+  EXPECT_THAT(root.key_usage, UnorderedElementsAre("keyCertSign", "cRLSign", "digitalSignature"));
   EXPECT_FALSE(root.rsa_key_encipherment);
   EXPECT_TRUE(root.extended_key_usage.empty());
   EXPECT_FALSE(root.subject_alt_name_required);
@@ -144,8 +143,8 @@ TEST(ProfileTest, ValidateAcceptsDottedOidExtendedKeyUsage) {
 // OBJ_txt2obj reads these as other OIDs (1.3.6.1.5.5.7.3, 1.3.0.6, ...);
 // a typo must not become a different usage in every certificate.
 TEST(ProfileTest, ValidateRefusesMisspelledDottedOids) {
-  for (const char* oid : {"1.3.6.1.5.5.7.3.", "1.3..6.1", "1.3.6.1.5.5.7.3.17 ", "1.3.06.1",
-                          "1", "9.1", "1.2.-3"}) {
+  for (const char* oid :
+       {"1.3.6.1.5.5.7.3.", "1.3..6.1", "1.3.6.1.5.5.7.3.17 ", "1.3.06.1", "1", "9.1", "1.2.-3"}) {
     CertificateProfile p = Leaf();
     p.extended_key_usage = {oid};
     EXPECT_THAT(ValidateProfile(p), StatusIs(absl::StatusCode::kInvalidArgument,
@@ -195,11 +194,13 @@ TEST(ProfileTest, ValidateRefusesValidityThatIsNotPositive) {
     CertificateProfile p = Leaf();
     p.default_validity = d;
     EXPECT_THAT(ValidateProfile(p),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("validity"))) << d;
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("validity")))
+        << d;
     p = Leaf();
     p.max_validity = d;
     EXPECT_THAT(ValidateProfile(p),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("validity"))) << d;
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("validity")))
+        << d;
   }
 }
 
@@ -228,10 +229,18 @@ TEST(ProfileTest, ValidateRefusesBadSanPatterns) {
        }) {
     CertificateProfile p = Leaf();
     switch (c.kind) {
-      case Kind::kDns: p.allowed_dns = {{c.pattern}}; break;
-      case Kind::kIp: p.allowed_ip = {{c.pattern}}; break;
-      case Kind::kEmail: p.allowed_email = {{c.pattern}}; break;
-      case Kind::kUri: p.allowed_uri = {{c.pattern}}; break;
+      case Kind::kDns:
+        p.allowed_dns = {{c.pattern}};
+        break;
+      case Kind::kIp:
+        p.allowed_ip = {{c.pattern}};
+        break;
+      case Kind::kEmail:
+        p.allowed_email = {{c.pattern}};
+        break;
+      case Kind::kUri:
+        p.allowed_uri = {{c.pattern}};
+        break;
     }
     EXPECT_THAT(ValidateProfile(p),
                 StatusIs(absl::StatusCode::kInvalidArgument,
@@ -273,14 +282,23 @@ TEST(ProfileTest, DnsExactPatternMatchesOnlyThatName) {
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
 }
 
+// Patterns are read like names: "Host.Example.com." is host.example.com.
+TEST(ProfileTest, DnsPatternIsNormalisedLikeNames) {
+  CertificateProfile p = Leaf();
+  p.allowed_dns = {{"Host.Example.com.", "*.Apps.Example.com."}};
+  ASSERT_THAT(ValidateProfile(p), IsOk());
+  EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kDns, "host.example.com")), IsOk());
+  EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kDns, "a.apps.example.com")), IsOk());
+}
+
 TEST(ProfileTest, IpV4NetworkMatchesAddressesInside) {
   CertificateProfile p = Leaf();
   p.allowed_ip = {{"10.1.0.0/16"}};
   EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kIp, "10.1.0.1")), IsOk());
   EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kIp, "10.1.255.255")), IsOk());
-  EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kIp, "10.2.0.1")),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("does not allow IP:10.2.0.1")));
+  EXPECT_THAT(
+      CheckSubjectAltName(p, San(Kind::kIp, "10.2.0.1")),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not allow IP:10.2.0.1")));
   EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kIp, "::ffff:10.1.0.1")),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
 }
@@ -301,9 +319,9 @@ TEST(ProfileTest, IpV6NetworkMatchesAddressesInside) {
   p.allowed_ip = {{"2001:db8::/32"}};
   EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kIp, "2001:db8::1")), IsOk());
   EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kIp, "2001:db8:ffff::1")), IsOk());
-  EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kIp, "2001:db9::1")),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("does not allow IP:2001:db9::1")));
+  EXPECT_THAT(
+      CheckSubjectAltName(p, San(Kind::kIp, "2001:db9::1")),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not allow IP:2001:db9::1")));
   EXPECT_THAT(CheckSubjectAltName(p, San(Kind::kIp, "10.0.0.1")),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
 }

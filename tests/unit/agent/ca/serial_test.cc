@@ -2,12 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
 
 #include <set>
 #include <string>
-
-#include <openssl/asn1.h>
-#include <openssl/bn.h>
 
 #include "tests/status_matchers.h"
 #include "tokens/openssl_ptr.h"
@@ -99,16 +98,16 @@ TEST(SerialTest, SerialFromHexAcceptsColonsPrefixAndLowerCase) {
 
 TEST(SerialTest, SerialFromHexRefusesZero) {
   for (const char* text : {"0", "00", "0x00", "00:00"}) {
-    EXPECT_THAT(SerialFromHex(text), StatusIs(absl::StatusCode::kInvalidArgument,
-                                              HasSubstr("not zero")))
+    EXPECT_THAT(SerialFromHex(text),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not zero")))
         << text;
   }
 }
 
 TEST(SerialTest, SerialFromHexRefusesNonHex) {
   for (const char* text : {"", "0x", ":", "3g", "xyz", "-01", "12 34", "0x0x12"}) {
-    EXPECT_THAT(SerialFromHex(text), StatusIs(absl::StatusCode::kInvalidArgument,
-                                              HasSubstr("serial")))
+    EXPECT_THAT(SerialFromHex(text),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("serial")))
         << text;
   }
 }
