@@ -194,6 +194,7 @@ absl::StatusOr<Issued> Authority::SignCsr(const CaHandle& ca, const SignRequest&
   CertificateSpec spec;
   spec.subject = csr->subject;
   spec.public_key = csr->public_key.get();
+  spec.public_key_info = X509_REQ_get_X509_PUBKEY(csr->request.get());
   spec.profile = *profile;
   spec.subject_alt_names = std::move(names);
   if (absl::Status s = SetValidity(**profile, request.days, ca.certificate, spec.not_before,

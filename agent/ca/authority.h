@@ -47,6 +47,8 @@ struct CaHandle {
 };
 
 struct Issued {
+  // Encodes as issued; from SignCsr its public key is not decoded (see
+  // BuildCertificate): parse record.der to inspect or verify it.
   X509Ptr certificate;
   IssuedCertificate record;  // as written to the registry
 };

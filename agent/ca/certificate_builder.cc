@@ -64,6 +64,50 @@ absl::Status AddSubjectAltNames(X509* cert, const std::vector<SubjectAltName>& n
   return absl::OkStatus();
 }
 
+// Copies the algorithm and key bits of spec.public_key_info when given;
+// else encodes spec.public_key.
+absl::Status SetPublicKey(X509* cert, const CertificateSpec& spec) {
+  if (spec.public_key_info == nullptr) {
+    if (X509_set_pubkey(cert, spec.public_key) != 1) return OpenSslError("setting the public key");
+    return absl::OkStatus();
+  }
+  const ASN1_OBJECT* algorithm = nullptr;
+  const unsigned char* bits = nullptr;
+  int bits_len = 0;
+  X509_ALGOR* algor = nullptr;
+  if (X509_PUBKEY_get0_param(nullptr, &bits, &bits_len, &algor,
+                             spec.public_key_info) != 1 || algor == nullptr) {
+    return OpenSslError("reading the request's public key");
+  }
+  int param_type = V_ASN1_UNDEF;
+  const void* param = nullptr;
+  X509_ALGOR_get0(&algorithm, &param_type, &param, algor);
+  // set0 takes ownership of copies of each part.
+  Asn1ObjectPtr object(OBJ_dup(algorithm));
+  void* param_copy = nullptr;
+  if (param_type == V_ASN1_OBJECT) {
+    param_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(param));
+  } else if (param_type == V_ASN1_SEQUENCE) {
+    param_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(param));
+  } else if (param_type != V_ASN1_UNDEF && param_type != V_ASN1_NULL) {
+    return absl::InvalidArgumentError("the request's key algorithm has unexpected parameters");
+  }
+  auto* key_bits = static_cast<unsigned char*>(OPENSSL_memdup(bits, static_cast<size_t>(bits_len)));
+  if (!object || (param_type > V_ASN1_NULL && param_copy == nullptr) || key_bits == nullptr) {
+    OPENSSL_free(key_bits);
+    return OpenSslError("copying the request's public key");
+  }
+  if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), object.get(), param_type, param_copy,
+                             key_bits, bits_len) != 1) {
+    OPENSSL_free(key_bits);
+    if (param_type == V_ASN1_OBJECT) ASN1_OBJECT_free(static_cast<ASN1_OBJECT*>(param_copy));
+    if (param_type == V_ASN1_SEQUENCE) ASN1_STRING_free(static_cast<ASN1_STRING*>(param_copy));
+    return OpenSslError("setting the public key");
+  }
+  object.release();  // owned by the certificate now, as are the others
+  return absl::OkStatus();
+}
+
 template <typename T>
 absl::StatusOr<std::string> ToPem(int (*write)(BIO*, const T*), const T* object,
                                   absl::string_view what) {
@@ -95,9 +139,10 @@ absl::StatusOr<X509Ptr> BuildCertificate(const CertificateSpec& spec, const Sign
   if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_serialNumber(x, serial->get()) != 1 ||
       X509_set_issuer_name(x, issuer_name) != 1 || X509_set1_notBefore(x, not_before->get()) != 1 ||
       X509_set1_notAfter(x, not_after->get()) != 1 ||
-      X509_set_subject_name(x, spec.subject) != 1 || X509_set_pubkey(x, spec.public_key) != 1) {
+      X509_set_subject_name(x, spec.subject) != 1) {
     return OpenSslError("filling in the certificate");
   }
+  if (absl::Status s = SetPublicKey(x, spec); !s.ok()) return s;
 
   // A self-signed certificate is its own issuer for the SKI/AKI context.
   X509V3_CTX ctx;

@@ -32,6 +32,10 @@ struct SigningCa {
 struct CertificateSpec {
   const X509_NAME* subject = nullptr;
   EVP_PKEY* public_key = nullptr;  // the subject's; public half is used
+  // The same key as a SubjectPublicKeyInfo (a CSR's), copied into the
+  // certificate as is. Optional: it saves re-encoding `public_key`, which
+  // in OpenSSL 3.0 runs a decoder search costing more than the signature.
+  const X509_PUBKEY* public_key_info = nullptr;
   std::string serial;              // big-endian bytes (serial.h)
   absl::Time not_before;
   absl::Time not_after;
@@ -43,7 +47,10 @@ struct CertificateSpec {
 // extensions: basicConstraints (critical), keyUsage (critical),
 // extendedKeyUsage, subjectKeyIdentifier (SHA-1 of the key, RFC 5280
 // §4.2.1.2 method 1), authorityKeyIdentifier (keyid of the issuer), and
-// subjectAltName when there are names.
+// subjectAltName when there are names. With spec.public_key_info the
+// returned object encodes (i2d, PEM) like any other, but OpenSSL has not
+// decoded its public key (X509_get0_pubkey is null): parse its DER for a
+// certificate to verify or inspect.
 absl::StatusOr<X509Ptr> BuildCertificate(const CertificateSpec& spec, const SigningCa& ca);
 
 struct CrlSpec {

@@ -91,8 +91,26 @@ long PathLength(const X509* cert) {
 
 // Verifies `leaf` up to `root` through `intermediates` the strict way, for
 // `purpose` (X509_PURPOSE_SSL_CLIENT, ...), optionally checking `crl`.
-absl::Status VerifyChain(X509* leaf, X509* root, std::vector<X509*> intermediates, int purpose,
-                         X509_CRL* crl = nullptr) {
+// The certificate as a relying party reads it: from its DER. (What the
+// authority returns encodes fine but, built from the CSR's key info, has no
+// decoded public key; see CertificateSpec::public_key_info.)
+X509Ptr Reparsed(const X509* cert) {
+  absl::StatusOr<std::string> der = CertificateToDer(cert);
+  if (!der.ok()) return nullptr;
+  absl::StatusOr<X509Ptr> parsed = CertificateFromDer(*der);
+  return parsed.ok() ? *std::move(parsed) : nullptr;
+}
+
+absl::Status VerifyChain(X509* leaf_in, X509* root, std::vector<X509*> intermediates_in,
+                         int purpose, X509_CRL* crl = nullptr) {
+  X509Ptr leaf_copy = Reparsed(leaf_in);
+  X509* leaf = leaf_copy.get();
+  std::vector<X509Ptr> intermediate_copies;
+  std::vector<X509*> intermediates;
+  for (X509* cert : intermediates_in) {
+    intermediate_copies.push_back(Reparsed(cert));
+    intermediates.push_back(intermediate_copies.back().get());
+  }
   X509StorePtr store(X509_STORE_new());
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   CertificateStackPtr untrusted(sk_X509_new_null());
@@ -281,7 +299,7 @@ TEST_F(AuthorityTest, SignCsrIssuesAClientCertificateThatChains) {
   EXPECT_EQ(X509_verify(issued.certificate.get(), X509_get0_pubkey(root_.get())), 1);
   EXPECT_THAT(VerifyChain(issued.certificate.get(), root_.get(), {}, X509_PURPOSE_SSL_CLIENT),
               IsOk());
-  EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(issued.certificate.get()), LeafKey()), 1);
+  EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(Reparsed(issued.certificate.get()).get()), LeafKey()), 1);
   EXPECT_EQ(X509_check_ca(issued.certificate.get()), 0);
 }
 
