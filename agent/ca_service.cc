@@ -1,5 +1,6 @@
 #include "agent/ca_service.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "agent/audited_call.h"
@@ -235,6 +236,16 @@ grpc::Status CaServiceImpl::InitCa(grpc::ServerContext* context, const v1::InitC
     }
 
     absl::StatusOr<KeyInfo> key;
+    bool generated = false;
+    // A key made for this request does not outlive its failure, so the same
+    // command can be run again once its mistake is fixed.
+    absl::Cleanup undo_generate = [&] {
+      if (!generated) return;
+      if (absl::Status s = token_.DeleteKey(*key); !s.ok()) {
+        absl::StrAppend(&event.detail, " (removing the generated key failed: ", s.message(), ")");
+      }
+      catalog_.Forget(key->id).IgnoreError();
+    };
     if (request->generate() != v1::KEY_TYPE_UNSPECIFIED) {
       absl::StatusOr<KeyType> type = KeyTypeFromProto(request->generate());
       if (!type.ok()) return type.status();
@@ -246,11 +257,10 @@ grpc::Status CaServiceImpl::InitCa(grpc::ServerContext* context, const v1::InitC
       }
       key = token_.GenerateKey(request->label(), *type);
       if (!key.ok()) return key.status();
+      generated = true;
       if (absl::Status s = catalog_.Record(key->id, key->label, KeyPurpose::kCa); !s.ok()) {
-        absl::Status undo = token_.DeleteKey(*key);
-        return absl::InternalError(absl::StrCat(
-            "could not record the key's purpose (", s.message(), "); ",
-            undo.ok() ? "the key was removed again" : "removing the key failed too"));
+        return absl::InternalError(
+            absl::StrCat("could not record the key's purpose (", s.message(), ")"));
       }
     } else {
       key = token_.FindKeyByLabel(request->label());
@@ -292,6 +302,7 @@ grpc::Status CaServiceImpl::InitCa(grpc::ServerContext* context, const v1::InitC
     response->set_label(key->label);
     response->set_certificate_pem(*pem);
     response->set_serial_hex(ca::SerialToHex(issued->record.serial));
+    std::move(undo_generate).Cancel();
     return absl::OkStatus();
   });
 }

@@ -33,13 +33,13 @@ class CaCliTest : public CliTest {
   // chain (label-chain.pem), all through the CLI.
   void IssueClient(const std::string& label) {
     Generate(label, "ec-p256", "tls-client");
-    CliResult csr = Run({"csr", "create", label, "--subject",
-                         absl::StrCat(kExampleSubject, "/CN=", label), "--out",
-                         dir_->File(label + ".csr")});
+    CliResult csr =
+        Run({"csr", "create", label, "--subject", absl::StrCat(kExampleSubject, "/CN=", label),
+             "--out", dir_->File(label + ".csr")});
     ASSERT_EQ(csr.exit_code, 0) << Describe(csr);
-    CliResult sign = Run({"ca", "sign", "root-ca", "--profile", "client", "--csr",
-                          dir_->File(label + ".csr"), "--chain", "--out",
-                          dir_->File(label + "-chain.pem")});
+    CliResult sign =
+        Run({"ca", "sign", "root-ca", "--profile", "client", "--csr", dir_->File(label + ".csr"),
+             "--chain", "--out", dir_->File(label + "-chain.pem")});
     ASSERT_EQ(sign.exit_code, 0) << Describe(sign);
   }
 
@@ -58,19 +58,20 @@ class CaCliTest : public CliTest {
 
 TEST_F(CaCliTest, InitWritesASelfSignedCaCertificate) {
   ASSERT_NO_FATAL_FAILURE(InitRoot());
-  CommandResult verify = Openssl({"verify", "-x509_strict", "-CAfile", dir_->File("root.pem"),
-                                  dir_->File("root.pem")});
+  CommandResult verify = Openssl(
+      {"verify", "-x509_strict", "-CAfile", dir_->File("root.pem"), dir_->File("root.pem")});
   EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
   CommandResult text = Openssl({"x509", "-in", dir_->File("root.pem"), "-noout", "-text"});
   EXPECT_THAT(text.output, HasSubstr("CA:TRUE"));
-  EXPECT_THAT(text.output, HasSubstr("Subject: C = BR, ST = SP, O = Example, CN = Example Root CA"));
+  EXPECT_THAT(text.output,
+              HasSubstr("Subject: C = BR, ST = SP, O = Example, CN = Example Root CA"));
 }
 
 TEST_F(CaCliTest, CsrCreateWritesARequestSignedByTheTokenKey) {
   Generate("client", "ec-p256", "tls-client");
-  CliResult csr = Run({"csr", "create", "client", "--subject",
-                       absl::StrCat(kExampleSubject, "/CN=client"), "--out",
-                       dir_->File("client.csr")});
+  CliResult csr =
+      Run({"csr", "create", "client", "--subject", absl::StrCat(kExampleSubject, "/CN=client"),
+           "--out", dir_->File("client.csr")});
   ASSERT_EQ(csr.exit_code, 0) << Describe(csr);
   CommandResult verify = Openssl({"req", "-in", dir_->File("client.csr"), "-verify", "-noout"});
   EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
@@ -119,15 +120,15 @@ TEST_F(CaCliTest, RevokeThenCrlOutListsTheSerialAndVerifies) {
   ASSERT_NO_FATAL_FAILURE(InitRoot());
   ASSERT_NO_FATAL_FAILURE(IssueClient("client"));
   const std::string serial = SerialOf(dir_->File("client-chain.pem"));
-  CliResult revoke = Run({"ca", "revoke", "root-ca", "--serial", serial, "--reason",
-                          "keyCompromise"});
+  CliResult revoke =
+      Run({"ca", "revoke", "root-ca", "--serial", serial, "--reason", "keyCompromise"});
   ASSERT_EQ(revoke.exit_code, 0) << Describe(revoke);
   EXPECT_THAT(revoke.out, HasSubstr(absl::StrCat("revoked ", serial)));
   CliResult crl = Run({"ca", "crl", "root-ca", "--out", dir_->File("root.crl")});
   ASSERT_EQ(crl.exit_code, 0) << Describe(crl);
 
-  CommandResult verify = Openssl({"crl", "-in", dir_->File("root.crl"), "-CAfile",
-                                  dir_->File("root.pem"), "-noout"});
+  CommandResult verify =
+      Openssl({"crl", "-in", dir_->File("root.crl"), "-CAfile", dir_->File("root.pem"), "-noout"});
   EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
   EXPECT_THAT(verify.output, HasSubstr("verify OK"));
   CommandResult text = Openssl({"crl", "-in", dir_->File("root.crl"), "-noout", "-text"});
@@ -146,9 +147,9 @@ TEST_F(CaCliTest, RevokeThenCrlOutListsTheSerialAndVerifies) {
 TEST_F(CaCliTest, SignRefusalExitsNonZeroAndWritesNoFile) {
   ASSERT_NO_FATAL_FAILURE(InitRoot());
   Generate("server", "ec-p256", "sign");
-  CliResult csr = Run({"csr", "create", "server", "--subject",
-                       absl::StrCat(kExampleSubject, "/CN=server"), "--out",
-                       dir_->File("server.csr")});
+  CliResult csr =
+      Run({"csr", "create", "server", "--subject", absl::StrCat(kExampleSubject, "/CN=server"),
+           "--out", dir_->File("server.csr")});
   ASSERT_EQ(csr.exit_code, 0) << Describe(csr);
   // The server profile needs a subjectAltName; none given.
   CliResult sign = Run({"ca", "sign", "root-ca", "--profile", "server", "--csr",

@@ -3,9 +3,9 @@
 // fresh agent per test: CRL numbers are per registry.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 
 #include <optional>
 #include <string>
@@ -22,8 +22,8 @@ using ::testing::Not;
 
 // The cRLNumber extension of `crl`, or -1.
 long CrlNumber(X509_CRL* crl) {
-  Asn1IntegerPtr number(static_cast<ASN1_INTEGER*>(
-      X509_CRL_get_ext_d2i(crl, NID_crl_number, nullptr, nullptr)));
+  Asn1IntegerPtr number(
+      static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl, NID_crl_number, nullptr, nullptr)));
   return number ? ASN1_INTEGER_get(number.get()) : -1;
 }
 
@@ -32,16 +32,16 @@ class CaCrlTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(agent_, CaAgent::Start());
     ASSERT_OK_AND_ASSIGN(dir_, TempDirectory::Create());
-    ASSERT_OK_AND_ASSIGN(
-        v1::CaCertificate root,
-        agent_->client->InitCa(InitCaRequest("root-ca", v1::KEY_TYPE_EC_P256,
-                                             absl::StrCat(kExampleSubject, "/CN=Example Root CA"))));
+    ASSERT_OK_AND_ASSIGN(v1::CaCertificate root,
+                         agent_->client->InitCa(
+                             InitCaRequest("root-ca", v1::KEY_TYPE_EC_P256,
+                                           absl::StrCat(kExampleSubject, "/CN=Example Root CA"))));
     ASSERT_THAT(WriteFile(dir_->File("root.pem"), root.certificate_pem()), IsOk());
     for (const char* label : {"client", "client2"}) {
-      ASSERT_OK_AND_ASSIGN(
-          std::string csr,
-          CsrForNewTokenKey(*agent_->client, label, v1::KEY_TYPE_EC_P256,
-                            v1::KEY_PURPOSE_TLS_CLIENT, absl::StrCat(kExampleSubject, "/CN=", label)));
+      ASSERT_OK_AND_ASSIGN(std::string csr,
+                           CsrForNewTokenKey(*agent_->client, label, v1::KEY_TYPE_EC_P256,
+                                             v1::KEY_PURPOSE_TLS_CLIENT,
+                                             absl::StrCat(kExampleSubject, "/CN=", label)));
       ASSERT_OK_AND_ASSIGN(v1::SignCsrResponse issued,
                            agent_->client->SignCsr(SignRequest("root-ca", "client", csr)));
       ASSERT_THAT(WriteFile(dir_->File(absl::StrCat(label, ".pem")), issued.certificate_pem()),
@@ -107,9 +107,9 @@ TEST_F(CaCrlTest, CrlListsTheRevokedSerialWithKeyCompromiseAndNoOther) {
 TEST_F(CaCrlTest, OpensslCrlCheckRefusesOnlyTheRevokedCertificate) {
   ASSERT_THAT(RevokeClient(), IsOk());
   ASSERT_THAT(Crl(), IsOk());
-  const std::vector<std::string> args = {"verify", "-x509_strict", "-crl_check", "-CAfile",
-                                         dir_->File("root.pem"), "-CRLfile",
-                                         dir_->File("crl.pem")};
+  const std::vector<std::string> args = {
+      "verify",   "-x509_strict",       "-crl_check", "-CAfile", dir_->File("root.pem"),
+      "-CRLfile", dir_->File("crl.pem")};
   std::vector<std::string> revoked = args;
   revoked.push_back(dir_->File("client.pem"));
   ASSERT_OK_AND_ASSIGN(CommandResult refused, RunOpenssl(revoked));
@@ -150,6 +150,26 @@ TEST_F(CaCrlTest, RevocationSurvivesAnAgentRestart) {
                        RunOpenssl({"crl", "-in", dir_->File("crl.pem"), "-text", "-noout"}));
   EXPECT_THAT(r.output, HasSubstr(absl::StrCat("Serial Number: ", serials_[0])));
   EXPECT_THAT(r.output, HasSubstr("Key Compromise"));
+}
+
+// SIGKILL, then Restart() reaps the agent and starts it again.
+TEST_F(CaCrlTest, RevocationSurvivesSigkill) {
+  ASSERT_THAT(RevokeClient(), IsOk());
+  ASSERT_EQ(kill(agent_->process->pid(), SIGKILL), 0);
+  ASSERT_THAT(agent_->Restart(), IsOk());
+  ASSERT_THAT(Crl(), IsOk());
+  ASSERT_OK_AND_ASSIGN(CommandResult r,
+                       RunOpenssl({"crl", "-in", dir_->File("crl.pem"), "-text", "-noout"}));
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat("Serial Number: ", serials_[0])));
+}
+
+TEST_F(CaCrlTest, CrlNumberContinuesAfterSigkill) {
+  ASSERT_OK_AND_ASSIGN(v1::GenerateCrlResponse before, Crl("crl1.pem"));
+  ASSERT_EQ(kill(agent_->process->pid(), SIGKILL), 0);
+  ASSERT_THAT(agent_->Restart(), IsOk());
+  ASSERT_OK_AND_ASSIGN(v1::GenerateCrlResponse after, Crl("crl2.pem"));
+  EXPECT_EQ(before.crl_number(), 1u);
+  EXPECT_EQ(after.crl_number(), 2u);
 }
 
 TEST_F(CaCrlTest, RevokingTwiceIsRefused) {

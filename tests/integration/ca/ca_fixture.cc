@@ -1,17 +1,16 @@
 #include "tests/integration/ca/ca_fixture.h"
 
 #include <fcntl.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-
-#include <openssl/bn.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -125,9 +124,9 @@ v1::SignCsrRequest SignRequest(const std::string& ca, const std::string& profile
   return request;
 }
 
-absl::StatusOr<std::string> CsrForNewTokenKey(client::AgentClient& client,
-                                              const std::string& label, v1::KeyType type,
-                                              v1::KeyPurpose purpose, const std::string& subject,
+absl::StatusOr<std::string> CsrForNewTokenKey(client::AgentClient& client, const std::string& label,
+                                              v1::KeyType type, v1::KeyPurpose purpose,
+                                              const std::string& subject,
                                               const std::vector<std::string>& sans) {
   absl::StatusOr<v1::Key> key = client.GenerateKey(label, type, purpose);
   if (!key.ok()) return key.status();
@@ -147,8 +146,8 @@ absl::StatusOr<std::string> OpensslCsr(const TempDirectory& dir, const std::stri
   const int n = ++counter;
   const std::string key_path = dir.File(absl::StrCat("file-key-", n, ".pem"));
   const std::string csr_path = dir.File(absl::StrCat("file-key-", n, ".csr"));
-  std::vector<std::string> args = {"req", "-new", "-nodes", "-keyout", key_path, "-out",
-                                   csr_path, "-subj", subject};
+  std::vector<std::string> args = {"req",  "-new",   "-nodes", "-keyout", key_path,
+                                   "-out", csr_path, "-subj",  subject};
   if (absl::StartsWith(key_spec, "ec:")) {
     args.insert(args.end(), {"-newkey", "ec", "-pkeyopt",
                              absl::StrCat("ec_paramgen_curve:", key_spec.substr(3))});
@@ -201,9 +200,9 @@ std::string SerialHex(const X509* certificate) {
 
 absl::StatusOr<nlohmann::json> DescribeWithPython(const std::string& cert_path,
                                                   const std::string& issuer_path) {
-  absl::StatusOr<CommandResult> run = RunProgram(
-      {kPythonBinary, absl::StrCat(CA_TEST_SOURCE_DIR, "/describe_certificate.py"), cert_path,
-       issuer_path});
+  absl::StatusOr<CommandResult> run =
+      RunProgram({kPythonBinary, absl::StrCat(CA_TEST_SOURCE_DIR, "/describe_certificate.py"),
+                  cert_path, issuer_path});
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) {
     return absl::InternalError(absl::StrCat("describe_certificate.py: ", Describe(*run)));

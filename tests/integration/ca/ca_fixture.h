@@ -6,12 +6,12 @@
 #ifndef KEYHOLD_TESTS_INTEGRATION_CA_CA_FIXTURE_H_
 #define KEYHOLD_TESTS_INTEGRATION_CA_CA_FIXTURE_H_
 
+#include <gmock/gmock.h>
+
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -61,9 +61,9 @@ v1::SignCsrRequest SignRequest(const std::string& ca, const std::string& profile
 
 // Generates a token key and returns a CSR for it made by the agent
 // (CreateCsr: signed by the key itself).
-absl::StatusOr<std::string> CsrForNewTokenKey(client::AgentClient& client,
-                                              const std::string& label, v1::KeyType type,
-                                              v1::KeyPurpose purpose, const std::string& subject,
+absl::StatusOr<std::string> CsrForNewTokenKey(client::AgentClient& client, const std::string& label,
+                                              v1::KeyType type, v1::KeyPurpose purpose,
+                                              const std::string& subject,
                                               const std::vector<std::string>& sans = {});
 
 // A CSR made by `openssl req -new -newkey <key_spec> -nodes` for a key in a

@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/integration/ca/ca_fixture.h"
@@ -51,8 +53,7 @@ class CaInteropTest : public ::testing::Test {
     setup_error_ = nullptr;
   }
   void SetUp() override {
-    ASSERT_NE(pki_, nullptr) << "building the PKI failed: "
-                             << (setup_error_ ? *setup_error_ : "");
+    ASSERT_NE(pki_, nullptr) << "building the PKI failed: " << (setup_error_ ? *setup_error_ : "");
   }
 
   static std::string File(const std::string& name) { return pki_->dir.File(name); }
@@ -91,8 +92,7 @@ absl::Status CaInteropTest::Issue(Pki& pki, const std::string& ca, const std::st
                                   const std::vector<std::string>& csr_sans,
                                   const std::vector<std::string>& sign_sans) {
   absl::StatusOr<std::string> csr = CsrForNewTokenKey(
-      *pki.agent.client, label, type, purpose, absl::StrCat(kExampleSubject, "/CN=", cn),
-      csr_sans);
+      *pki.agent.client, label, type, purpose, absl::StrCat(kExampleSubject, "/CN=", cn), csr_sans);
   if (!csr.ok()) return csr.status();
   v1::SignCsrRequest request = SignRequest(ca, profile, *csr);
   for (const std::string& san : sign_sans) request.add_subject_alt_names(san);
@@ -123,11 +123,10 @@ absl::StatusOr<std::unique_ptr<Pki>> CaInteropTest::BuildPki() {
     const char* parent;
     const char* file;
   };
-  for (const Ca& ca : {Ca{"root-ca", v1::KEY_TYPE_EC_P256, "Example Root CA", "", "root.pem"},
-                       Ca{"rsa-root", v1::KEY_TYPE_RSA_2048, "Example RSA Root CA", "",
-                          "rsa-root.pem"},
-                       Ca{"issuing-ca", v1::KEY_TYPE_EC_P256, "Example Issuing CA", "rsa-root",
-                          "issuing.pem"}}) {
+  for (const Ca& ca :
+       {Ca{"root-ca", v1::KEY_TYPE_EC_P256, "Example Root CA", "", "root.pem"},
+        Ca{"rsa-root", v1::KEY_TYPE_RSA_2048, "Example RSA Root CA", "", "rsa-root.pem"},
+        Ca{"issuing-ca", v1::KEY_TYPE_EC_P256, "Example Issuing CA", "rsa-root", "issuing.pem"}}) {
     absl::StatusOr<v1::CaCertificate> made = client.InitCa(
         InitCaRequest(ca.label, ca.type, absl::StrCat(kExampleSubject, "/CN=", ca.cn), ca.parent));
     if (!made.ok()) return made.status();
@@ -169,9 +168,9 @@ TEST_F(CaInteropTest, OpensslVerifiesServerCertificateForSslServer) {
 }
 
 TEST_F(CaInteropTest, OpensslMatchesServerCertificateToLocalhostAndLoopback) {
-  CommandResult r = OpensslVerify({"-purpose", "sslserver", "-verify_hostname", "localhost",
-                                   "-verify_ip", "127.0.0.1", "-CAfile", File("root.pem"),
-                                   File("server.pem")});
+  CommandResult r =
+      OpensslVerify({"-purpose", "sslserver", "-verify_hostname", "localhost", "-verify_ip",
+                     "127.0.0.1", "-CAfile", File("root.pem"), File("server.pem")});
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
 }
 
@@ -200,6 +199,30 @@ TEST_F(CaInteropTest, OpensslVerifiesRsaRootIntermediateLeafChain) {
 TEST_F(CaInteropTest, OpensslRefusesLeafWithoutItsIntermediate) {
   CommandResult r = OpensslVerify({"-CAfile", File("rsa-root.pem"), File("leaf.pem")});
   EXPECT_NE(r.exit_code, 0) << Describe(r);
+}
+
+// --- validity, read with OpenSSL ------------------------------------------------
+
+// notAfter - notBefore of the first certificate in `file`, as (days, seconds).
+std::pair<int, int> ValiditySpan(const std::string& file) {
+  absl::StatusOr<std::vector<X509Ptr>> certs = ParseCertificates(ReadWholeFile(file));
+  EXPECT_THAT(certs, IsOk());
+  if (!certs.ok()) return {-1, -1};
+  int days = -1;
+  int seconds = -1;
+  X509* cert = (*certs)[0].get();
+  EXPECT_EQ(ASN1_TIME_diff(&days, &seconds, X509_get0_notBefore(cert), X509_get0_notAfter(cert)),
+            1);
+  return {days, seconds};
+}
+
+TEST_F(CaInteropTest, ClientCertificateRunsTheProfileDefaultFromOneMinuteAgo) {
+  // docs/ca.md: notBefore one minute in the past, notAfter 365 days from now.
+  EXPECT_EQ(ValiditySpan(File("client.pem")), std::make_pair(365, 60));
+}
+
+TEST_F(CaInteropTest, RootRunsTenYearsByDefault) {
+  EXPECT_EQ(ValiditySpan(File("root.pem")), std::make_pair(3650, 60));
 }
 
 // --- GnuTLS certtool ---------------------------------------------------------

@@ -5,24 +5,27 @@
 // each other.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "tests/integration/ca/ca_fixture.h"
 #include "tests/status_matchers.h"
 
 namespace keyhold::testing {
 namespace {
 
+using ::testing::_;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr uid_t kNobody = 65534;
 
@@ -84,8 +87,8 @@ class CaPolicyTest : public ::testing::Test {
     chmod(dir->path().c_str(), 0755);
     auto world = std::make_unique<PolicyWorld>(PolicyWorld{*std::move(agent), *std::move(dir)});
     for (const char* label : {"root-ca", "partner-ca", "ops-ca"}) {
-      absl::StatusOr<v1::CaCertificate> ca = world->agent.client->InitCa(InitCaRequest(
-          label, v1::KEY_TYPE_EC_P256, absl::StrCat(kExampleSubject, "/CN=", label)));
+      absl::StatusOr<v1::CaCertificate> ca = world->agent.client->InitCa(
+          InitCaRequest(label, v1::KEY_TYPE_EC_P256, absl::StrCat(kExampleSubject, "/CN=", label)));
       if (!ca.ok()) return ca.status();
     }
     return world;
@@ -135,6 +138,31 @@ TEST_F(CaPolicyTest, StrictPolicyRefusesAnotherOrganization) {
                 "policy strict: organizationName must match the CA's (Example)");
 }
 
+TEST_F(CaPolicyTest, StrictPolicyRefusesASecondOrganizationBesideTheCas) {
+  // openssl ca's policy_strict compares every O of the request, not the
+  // first: the certificate would otherwise name Evil Corp too.
+  ExpectRefused(
+      SignRequest("root-ca", "client", Csr("/C=BR/ST=SP/O=Example/O=Evil Corp/CN=mallory")),
+      absl::StatusCode::kInvalidArgument, "policy strict: organizationName");
+}
+
+TEST_F(CaPolicyTest, StrictPolicyRefusesAttributeOutsideItsLists) {
+  ExpectRefused(
+      SignRequest("root-ca", "client", Csr(absl::StrCat(kExampleSubject, "/L=Campinas/CN=x"))),
+      absl::StatusCode::kInvalidArgument, "policy strict: localityName is not allowed");
+}
+
+TEST_F(CaPolicyTest, RefusalIsAuditedWithTheRule) {
+  ExpectRefused(SignRequest("root-ca", "client", Csr("/C=BR/ST=SP/O=Audited/CN=audit-me")),
+                absl::StatusCode::kInvalidArgument, "organizationName must match");
+  bool found = false;
+  for (absl::string_view line : absl::StrSplit(world_->agent.process->ReadAuditLog(), '\n')) {
+    found = found || (absl::StrContains(line, "CertificateAuthorityService.SignCsr") &&
+                      absl::StrContains(line, "the request has \\\"Audited\\\""));
+  }
+  EXPECT_TRUE(found) << world_->agent.process->ReadAuditLog();
+}
+
 TEST_F(CaPolicyTest, StrictPolicyRequiresCommonName) {
   ExpectRefused(SignRequest("root-ca", "client", Csr(absl::StrCat(kExampleSubject, "/OU=Unit"))),
                 absl::StatusCode::kInvalidArgument, "policy strict: commonName is required");
@@ -174,6 +202,18 @@ TEST_F(CaPolicyTest, RefusesCsrWhoseSubjectWasChangedAfterSigning) {
   der[at + 4] = 'f';
   ExpectRefused(SignRequest("root-ca", "client", der), absl::StatusCode::kInvalidArgument,
                 "CSR: signature does not verify");
+}
+
+TEST_F(CaPolicyTest, RefusesCsrWithTrailingData) {
+  const std::string csr = Csr(Subject("one"));
+  ExpectRefused(SignRequest("root-ca", "client", csr + csr), absl::StatusCode::kInvalidArgument,
+                "CSR: trailing data after the PEM block");
+}
+
+TEST_F(CaPolicyTest, RefusesSanOfAKindOtherThanDnsIpEmailUri) {
+  ExpectRefused(SignRequest("root-ca", "client",
+                            Csr(Subject("rid"), {"-addext", "subjectAltName=RID:1.2.3.4"})),
+                absl::StatusCode::kInvalidArgument, "only DNS, IP, email and URI are");
 }
 
 TEST_F(CaPolicyTest, RefusesCsrLargerThanTheCasLimit) {
@@ -233,6 +273,87 @@ TEST_F(CaPolicyTest, RefusesUnknownProfile) {
                 absl::StatusCode::kInvalidArgument, "unknown profile \"nonesuch\"");
 }
 
+TEST_F(CaPolicyTest, RefusesValidityBeyondTheCasOwnCertificate) {
+  v1::InitCaRequest init = InitCaRequest("short-ca", v1::KEY_TYPE_EC_P256, Subject("short-ca"));
+  init.set_days(30);
+  ASSERT_THAT(Client().InitCa(init), IsOk());
+  // The client profile's default, 365 days, would outlive the CA.
+  ExpectRefused(SignRequest("short-ca", "client", Csr(Subject("x"))),
+                absl::StatusCode::kFailedPrecondition, "would outlive its CA");
+}
+
+TEST_F(CaPolicyTest, RefusesToIssueWithAKeyThatIsNotACaKey) {
+  ASSERT_THAT(Client().GenerateKey("not-a-ca", v1::KEY_TYPE_EC_P256, v1::KEY_PURPOSE_SIGN), IsOk());
+  EXPECT_THAT(Client().SignCsr(SignRequest("not-a-ca", "client", Csr(Subject("x")))),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is not a CA key")));
+}
+
+TEST_F(CaPolicyTest, ExtensionsTheCsrAsksForAreNotCopied) {
+  // Asks for a CA's key usage, code signing and a name constraint; the
+  // client profile decides instead.
+  ASSERT_OK_AND_ASSIGN(
+      v1::SignCsrResponse issued,
+      Client().SignCsr(
+          SignRequest("root-ca", "client",
+                      Csr(Subject("greedy"), {"-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                                              "-addext", "extendedKeyUsage=codeSigning", "-addext",
+                                              "nameConstraints=permitted;DNS:example.com"}))));
+  const std::string path = Dir().File("greedy.pem");
+  ASSERT_THAT(WriteFile(path, issued.certificate_pem()), IsOk());
+  ASSERT_OK_AND_ASSIGN(CommandResult text, RunOpenssl({"x509", "-in", path, "-noout", "-text"}));
+  EXPECT_THAT(text.output, HasSubstr("TLS Web Client Authentication"));
+  EXPECT_THAT(text.output, Not(HasSubstr("Code Signing")));
+  EXPECT_THAT(text.output, Not(HasSubstr("Certificate Sign")));
+  EXPECT_THAT(text.output, Not(HasSubstr("Name Constraints")));
+}
+
+// --- InitCa for intermediates: refused before anything is made -------------------
+
+TEST_F(CaPolicyTest, NoIntermediateUnderAPathlenZeroCa) {
+  ASSERT_THAT(Client().InitCa(
+                  InitCaRequest("mid-ca-1", v1::KEY_TYPE_EC_P256, Subject("mid-ca-1"), "root-ca")),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(size_t before, CertificateCount(Client(), "mid-ca-1"));
+  EXPECT_THAT(Client().InitCa(
+                  InitCaRequest("sub-ca-1", v1::KEY_TYPE_EC_P256, Subject("sub-ca-1"), "mid-ca-1")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("has pathlen 0")));
+  EXPECT_THAT(CertificateCount(Client(), "mid-ca-1"), IsOkAndHolds(before));
+}
+
+// ca_service.cc: "The parent first: nothing is generated for a request that
+// would fail". A refused `ca init --generate --parent` must not leave a CA
+// key without a certificate on the token (the retry would find the label
+// taken).
+TEST_F(CaPolicyTest, RefusedIntermediateUnderPathlenZeroLeavesNoKeyBehind) {
+  ASSERT_THAT(Client().InitCa(
+                  InitCaRequest("mid-ca-2", v1::KEY_TYPE_EC_P256, Subject("mid-ca-2"), "root-ca")),
+              IsOk());
+  ASSERT_THAT(Client().InitCa(
+                  InitCaRequest("sub-ca-2", v1::KEY_TYPE_EC_P256, Subject("sub-ca-2"), "mid-ca-2")),
+              Not(IsOk()));
+  EXPECT_THAT(Client().GetKey("sub-ca-2").status(), StatusIs(absl::StatusCode::kNotFound, _));
+}
+
+TEST_F(CaPolicyTest, RefusedIntermediateOutlivingItsParentLeavesNoKeyBehind) {
+  v1::InitCaRequest parent = InitCaRequest("month-ca", v1::KEY_TYPE_EC_P256, Subject("month-ca"));
+  parent.set_days(30);
+  ASSERT_THAT(Client().InitCa(parent), IsOk());
+  v1::InitCaRequest request =
+      InitCaRequest("long-mid-ca", v1::KEY_TYPE_EC_P256, Subject("long-mid-ca"), "month-ca");
+  request.set_days(60);
+  ASSERT_THAT(Client().InitCa(request),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("outlive")));
+  EXPECT_THAT(Client().GetKey("long-mid-ca").status(), StatusIs(absl::StatusCode::kNotFound, _));
+}
+
+TEST_F(CaPolicyTest, RefusedRootLeavesNoKeyBehind) {
+  v1::InitCaRequest request = InitCaRequest("eon-ca", v1::KEY_TYPE_EC_P256, Subject("eon-ca"));
+  request.set_days(8000);  // the root profile allows at most 7300
+  ASSERT_THAT(Client().InitCa(request),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at most 7300 days")));
+  EXPECT_THAT(Client().GetKey("eon-ca").status(), StatusIs(absl::StatusCode::kNotFound, _));
+}
+
 // --- callers other than admins (the CLI run as nobody) ----------------------------
 
 class CaPolicyCallerTest : public CaPolicyTest {
@@ -251,8 +372,8 @@ class CaPolicyCallerTest : public CaPolicyTest {
     chmod(path.c_str(), 0644);
     absl::StatusOr<CommandResult> r = RunProgram(
         {"/usr/bin/setpriv", absl::StrCat("--reuid=", kNobody), absl::StrCat("--regid=", kNobody),
-         "--clear-groups", KeyholdCliPath(), "--socket", world_->agent.process->socket_path(),
-         "ca", "sign", ca, "--profile", "client", "--csr", path});
+         "--clear-groups", KeyholdCliPath(), "--socket", world_->agent.process->socket_path(), "ca",
+         "sign", ca, "--profile", "client", "--csr", path});
     return r.ok() ? *r : CommandResult{-1, r.status().ToString()};
   }
 };
@@ -271,6 +392,25 @@ TEST_F(CaPolicyCallerTest, NobodyIssuesWithACaKeyConfiguredForThem) {
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.output, HasSubstr("-----BEGIN CERTIFICATE-----"));
   EXPECT_THAT(CertificateCount(Client(), "ops-ca"), IsOkAndHolds(before + 1));
+}
+
+TEST_F(CaPolicyCallerTest, NobodyCannotRevokeEvenWithTheirCa) {
+  ASSERT_OK_AND_ASSIGN(v1::SignCsrResponse issued,
+                       Client().SignCsr(SignRequest("ops-ca", "client", Csr(Subject("victim")))));
+  absl::StatusOr<CommandResult> r = RunProgram(
+      {"/usr/bin/setpriv", absl::StrCat("--reuid=", kNobody), absl::StrCat("--regid=", kNobody),
+       "--clear-groups", KeyholdCliPath(), "--socket", world_->agent.process->socket_path(), "ca",
+       "revoke", "ops-ca", "--serial", issued.record().serial_hex()});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->exit_code, 4) << Describe(*r);
+  v1::ListCertificatesRequest list;
+  list.set_ca("ops-ca");
+  ASSERT_OK_AND_ASSIGN(v1::ListCertificatesResponse listed, Client().ListCertificates(list));
+  for (const v1::IssuedCertificate& record : listed.certificates()) {
+    if (record.serial_hex() == issued.record().serial_hex()) {
+      EXPECT_FALSE(record.revoked());
+    }
+  }
 }
 
 }  // namespace

@@ -5,8 +5,8 @@
 // SetUpTestSuite; each test checks one property of the result.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <openssl/x509.h>
+#include <sys/stat.h>
 
 #include <map>
 #include <memory>
@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "tests/integration/ca/ca_fixture.h"
 #include "tests/status_matchers.h"
 
@@ -35,11 +36,12 @@ struct Issued {
   std::string record_serial_hex;
 };
 
-struct Run {
+struct Issuances {
   CaAgent agent;
   std::string root_pem;
   std::vector<Issued> issued;
   std::vector<std::string> errors;
+  double seconds = 0;  // how long the issuances took
 };
 
 // One DER tag-length header at `der[at]`: the content's offset and length.
@@ -93,7 +95,7 @@ absl::StatusOr<std::string> SerialContentOctets(const std::string& pem) {
 class CaSerialTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<Run>> run = IssueMany();
+    absl::StatusOr<std::unique_ptr<Issuances>> run = IssueMany();
     if (run.ok()) {
       run_ = run->release();
     } else {
@@ -112,10 +114,10 @@ class CaSerialTest : public ::testing::Test {
     ASSERT_EQ(run_->issued.size(), static_cast<size_t>(kIssuances));
   }
 
-  static absl::StatusOr<std::unique_ptr<Run>> IssueMany() {
+  static absl::StatusOr<std::unique_ptr<Issuances>> IssueMany() {
     absl::StatusOr<CaAgent> agent = CaAgent::Start();
     if (!agent.ok()) return agent.status();
-    auto run = std::make_unique<Run>();
+    auto run = std::make_unique<Issuances>();
     run->agent = *std::move(agent);
     client::AgentClient& client = *run->agent.client;
     absl::StatusOr<v1::CaCertificate> root = client.InitCa(InitCaRequest(
@@ -128,6 +130,7 @@ class CaSerialTest : public ::testing::Test {
     if (!csr.ok()) return csr.status();
 
     absl::Mutex mu;
+    const absl::Time start = absl::Now();
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&] {
@@ -144,6 +147,7 @@ class CaSerialTest : public ::testing::Test {
       });
     }
     for (std::thread& thread : threads) thread.join();
+    run->seconds = absl::ToDoubleSeconds(absl::Now() - start);
     return run;
   }
 
@@ -153,14 +157,15 @@ class CaSerialTest : public ::testing::Test {
     return certs.ok() ? std::move((*certs)[0]) : nullptr;
   }
 
-  static Run* run_;
+  static Issuances* run_;
   static std::string* setup_error_;
 };
 
-Run* CaSerialTest::run_ = nullptr;
+Issuances* CaSerialTest::run_ = nullptr;
 std::string* CaSerialTest::setup_error_ = nullptr;
 
 TEST_F(CaSerialTest, EveryIssuanceGetsADistinctSerial) {
+  RecordProperty("issuance_seconds", absl::StrCat(run_->seconds));
   std::set<std::string> serials;
   for (const Issued& issued : run_->issued) {
     X509Ptr cert = Certificate(issued);
@@ -227,6 +232,23 @@ TEST_F(CaSerialTest, RegistryListsEveryIssuedCertificateAsIssued) {
   }
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(different, 0);
+}
+
+// --- the registry file these issuances went to ----------------------------------
+
+TEST_F(CaSerialTest, RegistryFilesAreReadableByTheAgentOnly) {
+  const std::string db = run_->agent.process->state_dir() + "/ca.db";
+  for (const std::string& path : {db, db + "-wal"}) {
+    struct stat st {};
+    ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << path;
+  }
+}
+
+TEST_F(CaSerialTest, RegistryIsInWalMode) {
+  ASSERT_OK_AND_ASSIGN(CommandResult r, RunSqlite(run_->agent.process->state_dir() + "/ca.db",
+                                                  "PRAGMA journal_mode;"));
+  EXPECT_EQ(r.output, "wal\n");
 }
 
 }  // namespace
