@@ -19,7 +19,10 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp}"
 fuzz_dir="${KEYHOLD_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 fuzz_args=(-S "$root" -B "$fuzz_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEYHOLD_FUZZ=ON
            -DKEYHOLD_BUILD_TESTS=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
-command -v ccache >/dev/null && fuzz_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+  fuzz_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 cmake "${fuzz_args[@]}" >/dev/null
 cmake --build "$fuzz_dir" -j"$(nproc 2>/dev/null || echo 2)" --target csr_fuzz >/dev/null
 

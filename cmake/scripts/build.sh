@@ -19,6 +19,9 @@ if [[ -n "${KEYHOLD_BUILD_TESTS:-}" ]]; then
 fi
 [[ "$sanitize" == 1 ]] && args+=(-DKEYHOLD_SANITIZE=ON)
 if command -v ccache >/dev/null; then
+  # Paths under the checkout hash as relative ones, so another clone of the
+  # same sources (CI, a fresh clone) reuses the cache.
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
   args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 
