@@ -91,6 +91,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Config config) {
       agent->connections_);
   if (!ca_service.ok()) return ca_service.status();
   agent->ca_service_ = *std::move(ca_service);
+  absl::StatusOr<std::unique_ptr<TlsServiceImpl>> tls_service = TlsServiceImpl::Create(
+      *agent->token_, agent->config_, *agent->policy_, *agent->audit_, agent->connections_);
+  if (!tls_service.ok()) return tls_service.status();
+  agent->tls_service_ = *std::move(tls_service);
   return agent;
 }
 
@@ -118,6 +122,7 @@ absl::Status Agent::Start() {
   builder.RegisterService(key_service_.get());
   builder.RegisterService(agent_service_.get());
   builder.RegisterService(ca_service_.get());
+  builder.RegisterService(tls_service_.get());
   // No listening ports: connections arrive through OnConnection.
   server_ = builder.BuildAndStart();
   if (!server_) return absl::InternalError("cannot start the gRPC server");

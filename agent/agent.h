@@ -21,6 +21,7 @@
 #include "agent/key_service.h"
 #include "agent/listener.h"
 #include "agent/policy.h"
+#include "agent/tls_service.h"
 #include "tokens/token.h"
 
 namespace keyhold::agent {
@@ -54,6 +55,7 @@ class Agent {
   std::unique_ptr<KeyServiceImpl> key_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<CaServiceImpl> ca_service_;
+  std::unique_ptr<TlsServiceImpl> tls_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<Listener> listener_;
 };

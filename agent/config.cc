@@ -24,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/config_ca.h"
+#include "agent/config_tls.h"
 #include "agent/config_reader.h"
 #include "tokens/token.h"
 
@@ -40,7 +41,7 @@ constexpr absl::string_view kTopLevelKeys[] = {
 constexpr absl::string_view kTokenKeys[] = {"module", "uri", "pin_file",
                                             "pin_env", "pin_credential"};
 constexpr absl::string_view kKeyKeys[] = {"label", "purpose", "users",
-                                          "groups", "allow_raw_sign"};
+                                          "groups", "allow_raw_sign", "targets"};
 constexpr absl::string_view kPinKeys[] = {"pin_file", "pin_env",
                                           "pin_credential"};
 constexpr absl::string_view kLogLevels[] = {"debug", "info", "warning",
@@ -188,6 +189,21 @@ bool ParseKey(const toml::table& table, ConfigReader& in, KeyPolicy& out) {
     }
     out.allow_raw_sign = *raw;
   }
+  if (auto targets = in.StringList(table, "targets", "key.targets")) {
+    if (purpose_ok && out.purpose != KeyPurpose::kTlsClient) {
+      problems.At(*table.get("targets"),
+                  absl::StrCat("key.targets is only valid with purpose "
+                               "\"tls-client\", not ",
+                               Quote(KeyPurposeName(out.purpose))));
+    }
+    for (const std::string& target : *targets) {
+      if (absl::Status valid = ValidateTargetPattern(target); !valid.ok()) {
+        problems.At(*table.get("targets"),
+                    absl::StrCat("key.targets: ", valid.message()));
+      }
+    }
+    out.targets = *std::move(targets);
+  }
   return purpose_ok;
 }
 
@@ -231,11 +247,12 @@ void ParseTopLevel(const toml::table& root, ConfigReader& in,
   ConfigProblems& problems = in.problems();
   std::vector<absl::string_view> allowed(std::begin(kTopLevelKeys),
                                          std::end(kTopLevelKeys));
-  allowed.insert(allowed.end(), {"token", "key", "ca", "policy", "profile"});
+  allowed.insert(allowed.end(),
+                 {"token", "key", "ca", "policy", "profile", "tls_profile"});
   in.CheckKeys(root, allowed, "the top level",
                absl::StrCat(absl::StrJoin(kTopLevelKeys, ", "),
                             ", [token], [[key]], [[ca]], [policy.NAME], "
-                            "[profile.NAME]"));
+                            "[profile.NAME], [tls_profile.NAME]"));
 
   if (auto socket = in.AbsolutePath(root, "socket", "socket")) {
     if (socket->size() > kMaxSocketPath) {
@@ -294,6 +311,7 @@ void ParseTopLevel(const toml::table& root, ConfigReader& in,
     ParseKeys(*keys, in, config.keys);
   }
   ParseCaSections(root, in, config);
+  ParseTlsProfiles(root, in, config);
 }
 
 // getpwnam_r / getgrnam_r, growing the buffer on ERANGE.
@@ -458,6 +476,7 @@ std::vector<std::string> KnownConfigKeys() {
     keys.push_back(absl::StrCat("key.", key));
   }
   for (std::string& key : KnownCaConfigKeys()) keys.push_back(std::move(key));
+  for (std::string& key : KnownTlsConfigKeys()) keys.push_back(std::move(key));
   return keys;
 }
 

@@ -51,7 +51,35 @@ struct KeyPolicy {
   // tls-client only: lets the provider module have raw digests signed with
   // the key (otherwise only handshakes run by the agent use it).
   bool allow_raw_sign = false;
+  // tls-client only: the targets the agent may dial with the key, as
+  // "host:port" patterns (TargetPattern). Unset: anywhere.
+  std::optional<std::vector<std::string>> targets;
 };
+
+// A [tls_profile.NAME] table: handshake settings a TlsService call can name
+// instead of spelling them out. Unset fields leave the call's (or the
+// default) in place.
+struct TlsProfile {
+  std::string name;
+  std::string ca_file;  // absolute path of a PEM bundle of trust anchors
+  bool system_trust = false;
+  // false only together with `targets`: hostname checks are skipped for
+  // those targets and no others.
+  bool verify_hostname = true;
+  std::vector<std::string> targets;  // "host:port" patterns the profile is for
+  std::string tls_min;               // "1.2" | "1.3"; empty: unset
+  std::string tls_max;
+  std::vector<std::string> alpn;
+  std::string cipher_list;
+  std::string ciphersuites;
+};
+
+// "host:port" patterns for [[key]] targets and profiles: host is a DNS
+// name, "*.example.com" (one label in place of '*'), an IP literal (IPv6
+// in brackets), or "*"; port is a number or "*".
+bool TargetMatches(absl::string_view pattern, absl::string_view host, uint16_t port);
+// INVALID_ARGUMENT describing what is wrong with `pattern`.
+absl::Status ValidateTargetPattern(absl::string_view pattern);
 
 struct TokenSettings {
   std::string module;  // absolute path of the PKCS#11 module
@@ -90,6 +118,7 @@ struct Config {
   // [profile.NAME] tables added or replacing them.
   std::map<std::string, ca::NamePolicy> policies = ca::BuiltinNamePolicies();
   std::map<std::string, ca::CertificateProfile> profiles = ca::BuiltinProfiles();
+  std::map<std::string, TlsProfile> tls_profiles;
 
   // The policy for `label`, or nullptr when the config does not name it (the
   // key is then admin-only). The pointer lives as long as this Config.

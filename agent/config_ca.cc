@@ -24,43 +24,6 @@ constexpr absl::string_view kProfileKeys[] = {
 constexpr int64_t kMaxDays = 36500;
 constexpr int64_t kMaxCsrBytesLimit = 1 << 20;
 
-// Names of [policy.NAME] / [profile.NAME] tables: what a CLI flag can carry.
-bool IsTableName(const std::string& name) {
-  return !name.empty() && name.size() <= 64 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-         });
-}
-
-// Runs `parse` for each NAME = table under root[key].
-template <typename Fn>
-void ForEachNamedTable(const toml::table& root, ConfigReader& in, absl::string_view key,
-                       Fn parse) {
-  const toml::node* node = root.get(Std(key));
-  if (node == nullptr) return;
-  const toml::table* tables = node->as_table();
-  if (tables == nullptr) {
-    in.problems().At(*node, absl::StrCat(key, " must be tables ([", key, ".NAME]), not ",
-                                         TypeName(*node)));
-    return;
-  }
-  for (const auto& [name_view, value] : *tables) {
-    const std::string name(name_view.str());
-    const toml::table* table = value.as_table();
-    if (table == nullptr) {
-      in.problems().At(value, absl::StrCat(key, ".", Quote(name), " must be a table ([", key,
-                                           ".NAME]), not ", TypeName(value)));
-      continue;
-    }
-    if (!IsTableName(name)) {
-      in.problems().At(value, absl::StrCat("[", key, ".", Quote(name),
-                                           "]: names are 1 to 64 letters, digits, '-' or '_'"));
-      continue;
-    }
-    parse(name, *table);
-  }
-}
-
 void ParsePolicy(const std::string& name, const toml::table& table, ConfigReader& in,
                  Config& config) {
   const std::string where = absl::StrCat("policy.", name);

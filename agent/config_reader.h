@@ -7,6 +7,7 @@
 #ifndef KEYHOLD_AGENT_CONFIG_READER_H_
 #define KEYHOLD_AGENT_CONFIG_READER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
@@ -154,6 +157,44 @@ class ConfigReader {
   const NameResolver& names_;
   absl::string_view secret_key_advice_;
 };
+
+// Names of [policy.NAME]-style tables: what a CLI flag can carry.
+inline bool IsTableName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+         });
+}
+
+// Runs `parse(name, table)` for each NAME = table under root[key]
+// ([key.NAME] tables), reporting anything else there.
+template <typename Fn>
+void ForEachNamedTable(const toml::table& root, ConfigReader& in, absl::string_view key,
+                       Fn parse) {
+  const toml::node* node = root.get(Std(key));
+  if (node == nullptr) return;
+  const toml::table* tables = node->as_table();
+  if (tables == nullptr) {
+    in.problems().At(*node, absl::StrCat(key, " must be tables ([", key, ".NAME]), not ",
+                                         TypeName(*node)));
+    return;
+  }
+  for (const auto& [name_view, value] : *tables) {
+    const std::string name(name_view.str());
+    const toml::table* table = value.as_table();
+    if (table == nullptr) {
+      in.problems().At(value, absl::StrCat(key, ".", Quote(name), " must be a table ([", key,
+                                           ".NAME]), not ", TypeName(value)));
+      continue;
+    }
+    if (!IsTableName(name)) {
+      in.problems().At(value, absl::StrCat("[", key, ".", Quote(name),
+                                           "]: names are 1 to 64 letters, digits, '-' or '_'"));
+      continue;
+    }
+    parse(name, *table);
+  }
+}
 
 }  // namespace keyhold::agent
 

@@ -47,6 +47,13 @@ absl::Status Policy::CheckKey(const Caller& caller, const KeyInfo& key,
         purpose ? KeyPurposeName(*purpose) : "none",
         "); give it purpose = \"ca\" in the config or generate it with purpose ca"));
   }
+  if (operation == KeyOperation::kHandshake) {
+    if (purpose == KeyPurpose::kTlsClient) return absl::OkStatus();
+    return absl::PermissionDeniedError(absl::StrCat(
+        "key \"", key.label, "\" is not a tls-client key (purpose ",
+        purpose ? KeyPurposeName(*purpose) : "none", "); the agent's handshakes use only "
+        "keys with purpose = \"tls-client\""));
+  }
   if (operation != KeyOperation::kSign) return absl::OkStatus();
   if (!purpose.has_value()) {
     return absl::PermissionDeniedError(absl::StrCat(

@@ -22,6 +22,7 @@ enum class KeyOperation {
   kManage,  // DeleteKey, ImportCertificate
   kRequest, // CreateCsr: the key signs a CSR the agent builds
   kIssue,   // SignCsr, ListCertificates, GenerateCrl: needs purpose ca
+  kHandshake,  // TlsService: the agent's own handshakes; needs tls-client
 };
 
 class Policy {

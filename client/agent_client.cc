@@ -107,7 +107,8 @@ AgentClient::AgentClient(std::string socket_path, std::shared_ptr<grpc::Channel>
       channel_(std::move(channel)),
       agent_(v1::AgentService::NewStub(channel_)),
       keys_(v1::KeyService::NewStub(channel_)),
-      ca_(v1::CertificateAuthorityService::NewStub(channel_)) {}
+      ca_(v1::CertificateAuthorityService::NewStub(channel_)),
+      tls_(v1::TlsService::NewStub(channel_)) {}
 
 absl::Status AgentClient::Translate(const grpc::Status& status, const char* rpc,
                                     absl::Duration deadline) const {
@@ -208,13 +209,13 @@ absl::StatusOr<std::string> AgentClient::Sign(const v1::SignRequest& request) {
   return std::move(*response.mutable_signature());
 }
 
-template <typename Request, typename Response>
-absl::StatusOr<Response> AgentClient::CallCa(
+template <typename RequestT, typename ResponseT>
+absl::StatusOr<ResponseT> AgentClient::CallCa(
     grpc::Status (v1::CertificateAuthorityService::Stub::*rpc)(grpc::ClientContext*,
-                                                                const Request&, Response*),
-    const Request& request, const char* name, absl::Duration deadline) {
+                                                                const RequestT&, ResponseT*),
+    const RequestT& request, const char* name, absl::Duration deadline) {
   auto context = NewContext(deadline);
-  Response response;
+  ResponseT response;
   grpc::Status status = (ca_.get()->*rpc)(context.get(), request, &response);
   if (!status.ok()) return Translate(status, name, deadline);
   return response;
@@ -251,6 +252,27 @@ absl::StatusOr<v1::GenerateCrlResponse> AgentClient::GenerateCrl(
     const v1::GenerateCrlRequest& request) {
   return CallCa(&v1::CertificateAuthorityService::Stub::GenerateCrl, request, "GenerateCrl",
                 kDefaultDeadline);
+}
+
+absl::StatusOr<v1::HttpResponse> AgentClient::Request(const v1::HttpRequest& request) {
+  const absl::Duration deadline =
+      (request.timeout_ms() == 0 ? absl::Seconds(30) : absl::Milliseconds(request.timeout_ms())) +
+      kDefaultDeadline;
+  auto context = NewContext(deadline);
+  v1::HttpResponse response;
+  grpc::Status status = tls_->Request(context.get(), request, &response);
+  if (!status.ok()) return Translate(status, "Request", deadline);
+  return response;
+}
+
+std::unique_ptr<AgentClient::ConnectStream> AgentClient::Connect() {
+  std::unique_ptr<ConnectStream> stream(new ConnectStream(*this));
+  stream->stream_ = tls_->Connect(&stream->context_);
+  return stream;
+}
+
+absl::Status AgentClient::ConnectStream::Finish() {
+  return client_.Translate(stream_->Finish(), "Connect", absl::InfiniteDuration());
 }
 
 }  // namespace keyhold::client

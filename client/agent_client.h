@@ -24,6 +24,7 @@
 #include "keyhold/v1/agent_service.grpc.pb.h"
 #include "keyhold/v1/ca_service.grpc.pb.h"
 #include "keyhold/v1/key_service.grpc.pb.h"
+#include "keyhold/v1/tls_service.grpc.pb.h"
 
 namespace keyhold::client {
 
@@ -67,15 +68,42 @@ class AgentClient {
   absl::StatusOr<v1::IssuedCertificate> Revoke(const v1::RevokeRequest& request);
   absl::StatusOr<v1::GenerateCrlResponse> GenerateCrl(const v1::GenerateCrlRequest& request);
 
+  // TlsService (tls_service.proto). Request's deadline is its timeout_ms
+  // (default 30 s) plus kDefaultDeadline.
+  absl::StatusOr<v1::HttpResponse> Request(const v1::HttpRequest& request);
+
+  // One Connect stream. Write/WritesDone from one thread and Read from
+  // another is allowed (gRPC's rule for a ClientReaderWriter); Finish
+  // after Read returned false.
+  class ConnectStream {
+   public:
+    bool Write(const v1::ConnectRequest& message) { return stream_->Write(message); }
+    bool WritesDone() { return stream_->WritesDone(); }
+    bool Read(v1::ConnectResponse* message) { return stream_->Read(message); }
+    // The call's outcome, translated like every other RPC's.
+    absl::Status Finish();
+    // Ends the call from this side (e.g. the local peer went away).
+    void Cancel() { context_.TryCancel(); }
+
+   private:
+    friend class AgentClient;
+    explicit ConnectStream(const AgentClient& client) : client_(client) {}
+    const AgentClient& client_;
+    grpc::ClientContext context_;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>> stream_;
+  };
+  // Opens the stream (no deadline: a tunnel lives as long as it is used).
+  std::unique_ptr<ConnectStream> Connect();
+
   const std::string& socket_path() const { return socket_path_; }
 
  private:
   // One unary CertificateAuthorityService call with a deadline.
-  template <typename Request, typename Response>
-  absl::StatusOr<Response> CallCa(
+  template <typename RequestT, typename ResponseT>
+  absl::StatusOr<ResponseT> CallCa(
       grpc::Status (v1::CertificateAuthorityService::Stub::*rpc)(grpc::ClientContext*,
-                                                                  const Request&, Response*),
-      const Request& request, const char* name, absl::Duration deadline);
+                                                                  const RequestT&, ResponseT*),
+      const RequestT& request, const char* name, absl::Duration deadline);
 
   AgentClient(std::string socket_path, std::shared_ptr<grpc::Channel> channel);
 
@@ -89,6 +117,7 @@ class AgentClient {
   std::unique_ptr<v1::AgentService::Stub> agent_;
   std::unique_ptr<v1::KeyService::Stub> keys_;
   std::unique_ptr<v1::CertificateAuthorityService::Stub> ca_;
+  std::unique_ptr<v1::TlsService::Stub> tls_;
 };
 
 }  // namespace keyhold::client

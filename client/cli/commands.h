@@ -44,6 +44,7 @@ void AddCertCommands(CLI::App& app, CommandContext& context);
 void AddSignCommand(CLI::App& app, CommandContext& context);
 void AddTokenCommands(CLI::App& app, CommandContext& context);
 void AddCaCommands(CLI::App& app, CommandContext& context);
+void AddTlsCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace keyhold::cli
 

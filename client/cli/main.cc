@@ -104,6 +104,7 @@ int Main(int argc, char** argv) {
   AddSignCommand(app, context);
   AddTokenCommands(app, context);
   AddCaCommands(app, context);
+  AddTlsCommands(app, context);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,518 @@
+#include "agent/tls/tunnel.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "tokens/openssl_error.h"
+
+namespace keyhold::agent::tls {
+namespace {
+
+// One TLS record's worth of plaintext.
+constexpr size_t kRecordSize = 16384;
+// Reads per wake-up before other tunnels get their turn.
+constexpr int kMaxReadsPerPump = 16;
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Tunnel>> Tunnel::Open(
+    EventLoop& loop, ClientContextCache& contexts, const TlsSettings& settings,
+    TunnelCallbacks callbacks, TunnelOptions options) {
+  absl::StatusOr<std::shared_ptr<const ClientContext>> context =
+      contexts.Get(settings);
+  if (!context.ok()) return context.status();
+  absl::StatusOr<std::vector<SocketAddress>> addresses =
+      ResolveTarget(settings.host, settings.port);
+  if (!addresses.ok()) return addresses.status();
+  std::shared_ptr<Tunnel> tunnel(
+      new Tunnel(loop, *std::move(context), settings, *std::move(addresses),
+                 std::move(callbacks), options));
+  if (!loop.Post([tunnel] { tunnel->Start(); })) {
+    return absl::FailedPreconditionError("the TLS event loop has stopped");
+  }
+  return tunnel;
+}
+
+Tunnel::Tunnel(EventLoop& loop, std::shared_ptr<const ClientContext> context,
+               const TlsSettings& settings, std::vector<SocketAddress> addresses,
+               TunnelCallbacks callbacks, TunnelOptions options)
+    : loop_(loop),
+      context_(std::move(context)),
+      target_(settings.target()),
+      timeouts_(settings.timeouts),
+      options_(options),
+      addresses_(std::move(addresses)),
+      callbacks_(std::move(callbacks)) {}
+
+// The SSL is freed before the socket (member order), and neither touches
+// the loop: a tunnel may outlive its loop once closed.
+Tunnel::~Tunnel() = default;
+
+// ---- Public, any thread ------------------------------------------------------
+
+absl::Status Tunnel::Write(std::string bytes) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the tunnel to ", target_, " is closed"));
+    }
+    if (close_write_requested_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the tunnel to ", target_, " is closed for writing"));
+    }
+    if (bytes.empty()) return absl::OkStatus();
+    if (buffered_ > 0 &&
+        buffered_ + bytes.size() > options_.write_buffer_limit) {
+      writable_wanted_ = true;
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the write buffer is full (", buffered_, " bytes queued, limit ",
+          options_.write_buffer_limit, ")"));
+    }
+    buffered_ += bytes.size();
+    if (outbound_.empty()) {
+      outbound_ = std::move(bytes);
+    } else {
+      outbound_.append(bytes);
+    }
+    if (pump_posted_) return absl::OkStatus();
+    pump_posted_ = true;
+  }
+  PostPump();
+  return absl::OkStatus();
+}
+
+void Tunnel::CloseWrite() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_ || close_write_requested_) return;
+    close_write_requested_ = true;
+    if (pump_posted_) return;
+    pump_posted_ = true;
+  }
+  PostPump();
+}
+
+void Tunnel::Close() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return;
+    closed_ = true;
+  }
+  loop_.Post([self = shared_from_this()] {
+    if (self->phase_ == Phase::kClosed) return;
+    if (self->phase_ == Phase::kEstablished && !self->close_notify_sent_) {
+      // Best effort: one non-blocking attempt, failure changes nothing.
+      ERR_clear_error();
+      SSL_shutdown(self->ssl_.get());
+      ERR_clear_error();
+    }
+    self->Finish(absl::OkStatus());
+  });
+}
+
+void Tunnel::PauseReading() { reading_paused_.store(true); }
+
+void Tunnel::ResumeReading() {
+  reading_paused_.store(false);
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_ || pump_posted_) return;
+    pump_posted_ = true;
+  }
+  PostPump();
+}
+
+size_t Tunnel::buffered() const {
+  absl::MutexLock lock(&mu_);
+  return buffered_;
+}
+
+void Tunnel::PostPump() {
+  // Fails only when the loop is shutting down, which closes us anyway.
+  loop_.Post([self = shared_from_this()] {
+    {
+      absl::MutexLock lock(&self->mu_);
+      self->pump_posted_ = false;
+    }
+    self->Pump();
+  });
+}
+
+// ---- Loop thread: connect ----------------------------------------------------
+
+void Tunnel::Start() {
+  if (phase_ != Phase::kStarting) return;
+  phase_ = Phase::kConnecting;
+  phase_timer_ = loop_.RunAfter(timeouts_.connect, [self = shared_from_this()] {
+    self->Finish(absl::DeadlineExceededError(
+        absl::StrCat("connecting to ", self->target_, " timed out after ",
+                     absl::FormatDuration(self->timeouts_.connect))));
+  });
+  ConnectNextAddress();
+}
+
+void Tunnel::ConnectNextAddress() {
+  while (next_address_ < addresses_.size()) {
+    const SocketAddress& address = addresses_[next_address_++];
+    absl::StatusOr<ConnectAttempt> attempt = StartConnect(address);
+    if (!attempt.ok()) {
+      last_connect_error_ = attempt.status();
+      continue;
+    }
+    socket_ = std::move(attempt->socket);
+    connected_address_ = &address;
+    if (attempt->connected) {
+      OnConnected();
+    } else {
+      SetInterest(EPOLLOUT);
+    }
+    return;
+  }
+  Finish(last_connect_error_.ok()
+             ? absl::UnavailableError(
+                   absl::StrCat("no address to connect to for ", target_))
+             : last_connect_error_);
+}
+
+void Tunnel::OnFdReady(uint32_t /*events*/) {
+  switch (phase_) {
+    case Phase::kConnecting: {
+      absl::Status connected = FinishConnect(socket_.get(), *connected_address_);
+      if (connected.ok()) {
+        OnConnected();
+        return;
+      }
+      loop_.Unwatch(socket_.get());
+      watched_ = false;
+      socket_.reset();
+      last_connect_error_ = std::move(connected);
+      ConnectNextAddress();
+      return;
+    }
+    case Phase::kHandshaking:
+      ContinueHandshake();
+      return;
+    case Phase::kEstablished:
+      Pump();
+      return;
+    case Phase::kStarting:
+    case Phase::kClosed:
+      return;
+  }
+}
+
+void Tunnel::OnLoopShutdown() {
+  Finish(absl::CancelledError(absl::StrCat(
+      "the TLS event loop is shutting down (tunnel to ", target_, ")")));
+}
+
+// ---- Loop thread: handshake --------------------------------------------------
+
+void Tunnel::OnConnected() {
+  loop_.CancelTimer(phase_timer_);
+  phase_ = Phase::kHandshaking;
+  phase_timer_ =
+      loop_.RunAfter(timeouts_.handshake, [self = shared_from_this()] {
+        self->Finish(absl::DeadlineExceededError(absl::StrCat(
+            "handshake timed out after ",
+            absl::FormatDuration(self->timeouts_.handshake), " (",
+            self->target_, ")")));
+      });
+  absl::StatusOr<SslPtr> ssl = context_->NewConnection();
+  if (!ssl.ok()) {
+    Finish(ssl.status());
+    return;
+  }
+  ssl_ = *std::move(ssl);
+  if (SSL_set_fd(ssl_.get(), socket_.get()) != 1) {
+    Finish(OpenSslError("SSL_set_fd"));
+    return;
+  }
+  RecordAlerts(ssl_.get(), &alerts_);
+  ContinueHandshake();
+}
+
+void Tunnel::ContinueHandshake() {
+  ERR_clear_error();
+  errno = 0;
+  const int result = SSL_do_handshake(ssl_.get());
+  if (result != 1) {
+    const int saved_errno = errno;
+    const int error = SSL_get_error(ssl_.get(), result);
+    if (error == SSL_ERROR_WANT_READ) {
+      SetInterest(EPOLLIN);
+    } else if (error == SSL_ERROR_WANT_WRITE) {
+      SetInterest(EPOLLOUT);
+    } else {
+      Finish(HandshakeFailure(ssl_.get(), error, saved_errno, alerts_,
+                              failure_context()));
+    }
+    return;
+  }
+  loop_.CancelTimer(phase_timer_);
+  phase_timer_ = 0;
+  absl::StatusOr<HandshakeFacts> facts =
+      DescribeHandshake(ssl_.get(), connected_address_->ToString());
+  if (!facts.ok()) {
+    Finish(facts.status());
+    return;
+  }
+  phase_ = Phase::kEstablished;
+  Touch();
+  idle_timer_ = loop_.RunAfter(timeouts_.idle, [self = shared_from_this()] {
+    self->CheckIdle();
+  });
+  if (callbacks_.on_established) callbacks_.on_established(*this, *facts);
+  Pump();
+}
+
+// ---- Loop thread: relay ------------------------------------------------------
+
+void Tunnel::Pump() {
+  if (phase_ != Phase::kEstablished) return;
+  if (!PumpWrites()) return;
+  if (!PumpReads()) return;
+  UpdateInterest();
+}
+
+bool Tunnel::PumpWrites() {
+  write_wants_read_ = false;
+  write_wants_write_ = false;
+  bool notify_writable = false;
+  while (true) {
+    if (sending_offset_ == sending_.size()) {
+      absl::MutexLock lock(&mu_);
+      sending_.clear();
+      sending_offset_ = 0;
+      if (outbound_.empty()) break;
+      sending_.swap(outbound_);
+    }
+    // A retried SSL_write must repeat the length it was first given.
+    const size_t length =
+        retry_length_ != 0
+            ? retry_length_
+            : std::min(sending_.size() - sending_offset_, kRecordSize);
+    ERR_clear_error();
+    errno = 0;
+    size_t written = 0;
+    if (SSL_write_ex(ssl_.get(), sending_.data() + sending_offset_, length,
+                     &written) == 1) {
+      retry_length_ = 0;
+      sending_offset_ += written;
+      Touch();
+      absl::MutexLock lock(&mu_);
+      buffered_ -= written;
+      if (writable_wanted_ && buffered_ <= options_.write_buffer_limit / 2) {
+        writable_wanted_ = false;
+        notify_writable = true;
+      }
+      continue;
+    }
+    const int saved_errno = errno;
+    const int error = SSL_get_error(ssl_.get(), 0);
+    if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) {
+      retry_length_ = length;
+      if (error == SSL_ERROR_WANT_WRITE) {
+        write_wants_write_ = true;
+      } else {
+        write_wants_read_ = true;
+      }
+      break;
+    }
+    Finish(ConnectionFailure(error, saved_errno, alerts_, failure_context()));
+    return false;
+  }
+  if (notify_writable && callbacks_.on_writable) callbacks_.on_writable(*this);
+  if (close_notify_sent_ || sending_offset_ != sending_.size()) return true;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!close_write_requested_ || !outbound_.empty()) return true;
+  }
+  return SendCloseNotify();
+}
+
+bool Tunnel::SendCloseNotify() {
+  ERR_clear_error();
+  errno = 0;
+  const int result = SSL_shutdown(ssl_.get());
+  if (result >= 0) {
+    close_notify_sent_ = true;
+    if (peer_closed_) {
+      Finish(absl::OkStatus());
+      return false;
+    }
+    return true;
+  }
+  const int saved_errno = errno;
+  const int error = SSL_get_error(ssl_.get(), result);
+  if (error == SSL_ERROR_WANT_WRITE) {
+    write_wants_write_ = true;
+    return true;
+  }
+  if (error == SSL_ERROR_WANT_READ) {
+    write_wants_read_ = true;
+    return true;
+  }
+  Finish(ConnectionFailure(error, saved_errno, alerts_, failure_context()));
+  return false;
+}
+
+bool Tunnel::PumpReads() {
+  read_wants_write_ = false;
+  if (peer_closed_) return true;
+  char buffer[kRecordSize];
+  for (int i = 0; i < kMaxReadsPerPump; ++i) {
+    if (reading_paused_.load()) return true;
+    ERR_clear_error();
+    errno = 0;
+    size_t read = 0;
+    if (SSL_read_ex(ssl_.get(), buffer, sizeof(buffer), &read) == 1) {
+      Touch();
+      if (callbacks_.on_data) {
+        callbacks_.on_data(*this, absl::string_view(buffer, read));
+      }
+      continue;
+    }
+    const int saved_errno = errno;
+    const int error = SSL_get_error(ssl_.get(), 0);
+    if (error == SSL_ERROR_WANT_READ) return true;
+    if (error == SSL_ERROR_WANT_WRITE) {
+      read_wants_write_ = true;
+      return true;
+    }
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      OnPeerClosed(absl::OkStatus(), /*clean=*/true);
+      return phase_ != Phase::kClosed;
+    }
+    if (IsUnexpectedEof(error)) {
+      ERR_clear_error();
+      OnPeerClosed(
+          absl::UnavailableError(absl::StrCat(
+              "the server closed the TCP connection without a TLS "
+              "close_notify; the data may be truncated (",
+              target_, ")")),
+          /*clean=*/false);
+      return phase_ != Phase::kClosed;
+    }
+    Finish(ConnectionFailure(error, saved_errno, alerts_, failure_context()));
+    return false;
+  }
+  // More may wait inside SSL's buffers, which epoll cannot see.
+  {
+    absl::MutexLock lock(&mu_);
+    if (pump_posted_) return true;
+    pump_posted_ = true;
+  }
+  PostPump();
+  return true;
+}
+
+void Tunnel::OnPeerClosed(absl::Status status, bool clean) {
+  peer_closed_ = true;
+  if (callbacks_.on_peer_closed) {
+    callbacks_.on_peer_closed(*this, std::move(status));
+  }
+  if (close_notify_sent_) {
+    Finish(absl::OkStatus());
+    return;
+  }
+  if (clean) return;
+  // After a TCP end without close_notify OpenSSL refuses to write: the
+  // tunnel is over. Losing queued bytes is an error; otherwise the peer
+  // closing was the last word, already reported.
+  size_t unsent = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    unsent = buffered_;
+  }
+  Finish(unsent == 0 ? absl::OkStatus()
+                     : absl::UnavailableError(absl::StrCat(
+                           "the server closed the connection with ", unsent,
+                           " bytes not yet sent (", target_, ")")));
+}
+
+void Tunnel::CheckIdle() {
+  idle_timer_ = 0;
+  if (phase_ != Phase::kEstablished) return;
+  const Clock::duration limit = absl::ToChronoNanoseconds(timeouts_.idle);
+  const Clock::duration idle_for = Clock::now() - last_activity_;
+  if (idle_for >= limit) {
+    Finish(absl::DeadlineExceededError(absl::StrCat(
+        "the tunnel to ", target_, " was idle for ",
+        absl::FormatDuration(timeouts_.idle),
+        " (no data in either direction)")));
+    return;
+  }
+  idle_timer_ = loop_.RunAfter(absl::FromChrono(limit - idle_for),
+                               [self = shared_from_this()] {
+                                 self->CheckIdle();
+                               });
+}
+
+// ---- Loop thread: bookkeeping ------------------------------------------------
+
+void Tunnel::UpdateInterest() {
+  uint32_t mask = 0;
+  if ((!peer_closed_ && !reading_paused_.load()) || write_wants_read_) {
+    mask |= EPOLLIN;
+  }
+  if (write_wants_write_ || read_wants_write_) mask |= EPOLLOUT;
+  SetInterest(mask);
+}
+
+void Tunnel::SetInterest(uint32_t mask) {
+  absl::Status status;
+  if (!watched_) {
+    status = loop_.Watch(socket_.get(), mask, AsHandler());
+    watched_ = status.ok();
+  } else {
+    status = loop_.Modify(socket_.get(), mask);
+  }
+  if (!status.ok()) Finish(status);
+}
+
+void Tunnel::Finish(absl::Status status) {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  loop_.CancelTimer(phase_timer_);
+  loop_.CancelTimer(idle_timer_);
+  phase_timer_ = idle_timer_ = 0;
+  if (watched_) loop_.Unwatch(socket_.get());
+  watched_ = false;
+  ssl_.reset();
+  socket_.reset();
+  sending_.clear();
+  sending_offset_ = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    outbound_.clear();
+    buffered_ = 0;
+  }
+  TunnelCallbacks callbacks = std::move(callbacks_);
+  callbacks_ = TunnelCallbacks{};
+  if (callbacks.on_closed) callbacks.on_closed(*this, std::move(status));
+  // `callbacks` and whatever they captured go here; whoever called into
+  // the tunnel holds a reference, so it outlives this.
+}
+
+FailureContext Tunnel::failure_context() const {
+  return FailureContext{.target = target_,
+                        .expected_name = context_->expected_name(),
+                        .version_range = context_->version_range()};
+}
+
+std::shared_ptr<EventLoop::FdHandler> Tunnel::AsHandler() {
+  // The aliasing constructor: the private base is reachable only here.
+  return std::shared_ptr<EventLoop::FdHandler>(
+      shared_from_this(), static_cast<EventLoop::FdHandler*>(this));
+}
+
+}  // namespace keyhold::agent::tls

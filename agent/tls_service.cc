@@ -1,0 +1,295 @@
+#include "agent/tls_service.h"
+
+#include <openssl/pem.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/audited_call.h"
+#include "agent/tls/http_exchange.h"
+#include "tokens/openssl_error.h"
+
+namespace keyhold::agent {
+
+namespace v1 = ::keyhold::v1;
+
+namespace {
+
+constexpr size_t kMaxChainPemBytes = 64 * 1024;
+constexpr size_t kMaxBundlePemBytes = 1 << 20;
+constexpr int kMaxChainCertificates = 8;
+constexpr absl::Duration kDefaultRequestTimeout = absl::Seconds(30);
+constexpr absl::Duration kMaxTimeout = absl::Minutes(10);
+
+absl::StatusOr<std::vector<X509Ptr>> ParseChain(const std::string& pem) {
+  if (pem.size() > kMaxChainPemBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate_chain_pem: larger than ", kMaxChainPemBytes, " bytes"));
+  }
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::vector<X509Ptr> chain;
+  while (chain.size() <= kMaxChainCertificates) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) break;
+    chain.push_back(std::move(cert));
+  }
+  DrainOpenSslErrors();
+  if (chain.empty()) {
+    return absl::InvalidArgumentError("certificate_chain_pem: no PEM certificate in it");
+  }
+  if (chain.size() > kMaxChainCertificates) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate_chain_pem: more than ", kMaxChainCertificates, " certificates"));
+  }
+  return chain;
+}
+
+absl::StatusOr<tls::TlsVersion> Version(v1::TlsVersion version) {
+  switch (version) {
+    case v1::TLS_VERSION_1_2: return tls::TlsVersion::kTls12;
+    case v1::TLS_VERSION_1_3: return tls::TlsVersion::kTls13;
+    default: return absl::InvalidArgumentError("tls version: 1.2 or 1.3");
+  }
+}
+
+absl::Duration Millis(uint32_t ms, absl::Duration fallback) {
+  if (ms == 0) return fallback;
+  return std::min(absl::Milliseconds(ms), kMaxTimeout);
+}
+
+}  // namespace
+
+void FactsToProto(const tls::HandshakeFacts& facts, v1::HandshakeFacts* out) {
+  out->set_protocol(facts.protocol);
+  out->set_cipher(facts.cipher);
+  out->set_alpn(facts.alpn);
+  out->set_session_reused(facts.session_reused);
+  out->set_peer_address(facts.peer_address);
+  out->set_peer_subject(facts.peer_subject);
+  out->set_peer_chain_pem(facts.peer_chain_pem);
+  out->set_verify_result(facts.verify_result);
+}
+
+std::string FactsSummary(const tls::HandshakeFacts& facts) {
+  return absl::StrCat(" protocol=", facts.protocol, " resumed=",
+                      facts.session_reused ? "yes" : "no", " peer=\"", facts.peer_subject, "\"");
+}
+
+absl::Status ParseTarget(const std::string& target, std::string& host, uint16_t& port) {
+  const auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target: \"", target.substr(0, 300), "\" is not host:port (IPv6 as [::1]:443)"));
+  };
+  if (target.size() > 300) return bad();
+  std::string port_text;
+  if (!target.empty() && target.front() == '[') {
+    const size_t close = target.find("]:");
+    if (close == std::string::npos) return bad();
+    host = target.substr(1, close - 1);
+    port_text = target.substr(close + 2);
+  } else {
+    const size_t colon = target.rfind(':');
+    if (colon == std::string::npos || target.substr(0, colon).find(':') != std::string::npos) {
+      return bad();
+    }
+    host = target.substr(0, colon);
+    port_text = target.substr(colon + 1);
+  }
+  uint32_t value = 0;
+  if (host.empty() || !absl::SimpleAtoi(port_text, &value) || value == 0 || value > 65535) {
+    return bad();
+  }
+  port = static_cast<uint16_t>(value);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<TlsServiceImpl>> TlsServiceImpl::Create(
+    Token& token, const Config& config, const Policy& policy, AuditLog& audit,
+    const ConnectionRegistry& connections) {
+  std::unique_ptr<TlsServiceImpl> service(
+      new TlsServiceImpl(token, config, policy, audit, connections));
+  service->libctx_.reset(OSSL_LIB_CTX_new());
+  if (!service->libctx_) return OpenSslError("OSSL_LIB_CTX_new");
+  absl::StatusOr<KeyholdProvider> provider = LoadKeyholdProvider(service->libctx_.get());
+  if (!provider.ok()) return provider.status();
+  service->provider_ = std::make_unique<KeyholdProvider>(*std::move(provider));
+  absl::StatusOr<std::unique_ptr<tls::EventLoop>> loop = tls::EventLoop::Start();
+  if (!loop.ok()) return loop.status();
+  service->loop_ = *std::move(loop);
+  return service;
+}
+
+TlsServiceImpl::~TlsServiceImpl() { loop_.reset(); }
+
+absl::StatusOr<std::shared_ptr<const TlsServiceImpl::ClientKey>> TlsServiceImpl::KeyFor(
+    const std::string& label) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = keys_.find(label);
+    if (it != keys_.end()) return it->second;
+  }
+  absl::StatusOr<KeyInfo> key = token_.FindKeyByLabel(label);
+  if (!key.ok()) return key.status();
+  auto entry = std::make_shared<ClientKey>();
+  entry->key = *key;
+  absl::StatusOr<std::unique_ptr<Signer>> signer = token_.NewSigner(*key);
+  if (!signer.ok()) return signer.status();
+  absl::StatusOr<EvpPkeyPtr> pkey =
+      MakeSignerPkey(libctx_.get(), std::shared_ptr<Signer>(*std::move(signer)));
+  if (!pkey.ok()) return pkey.status();
+  entry->pkey = *std::move(pkey);
+  absl::StatusOr<X509Ptr> cert = token_.FindCertificate(*key);
+  if (cert.ok()) {
+    entry->stored_certificate = *std::move(cert);
+  } else if (!absl::IsNotFound(cert.status())) {
+    return cert.status();
+  }
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = keys_.emplace(label, entry);
+  return it->second;  // another thread may have been first: use one EVP_PKEY per key
+}
+
+absl::StatusOr<TlsServiceImpl::Prepared> TlsServiceImpl::Prepare(const Caller& caller,
+                                                                 const v1::TlsOptions& options,
+                                                                 AuditEvent& event) {
+  Prepared out;
+  tls::TlsSettings& s = out.settings;
+  if (absl::Status st = ParseTarget(options.target(), s.host, s.port); !st.ok()) return st;
+  event.detail = absl::StrCat("target=", options.target());
+  event.key_label = options.key().substr(0, 64);
+  if (absl::Status st = ValidateKeyLabel(options.key()); !st.ok()) return st;
+  absl::StatusOr<std::shared_ptr<const ClientKey>> key = KeyFor(options.key());
+  if (!key.ok()) return key.status();
+  out.key = *key;
+  event.key_id = out.key->key.IdHex();
+  if (absl::Status st = policy_.CheckKey(caller, out.key->key, KeyOperation::kHandshake);
+      !st.ok()) {
+    return st;
+  }
+  const KeyPolicy* configured = config_.FindKey(options.key());
+  if (configured != nullptr && configured->targets) {
+    bool allowed = false;
+    for (const std::string& pattern : *configured->targets) {
+      allowed = allowed || TargetMatches(pattern, s.host, s.port);
+    }
+    if (!allowed) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "key \"", options.key(), "\" may not dial ", options.target(), " (its targets: ",
+          configured->targets->empty() ? "none" : absl::StrJoin(*configured->targets, ", "),
+          ")"));
+    }
+  }
+
+  // The profile first, then what the call says on top.
+  if (!options.profile().empty()) {
+    auto it = config_.tls_profiles.find(options.profile());
+    if (it == config_.tls_profiles.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("profile: no [tls_profile.", options.profile().substr(0, 64),
+                       "] in the agent's config"));
+    }
+    const TlsProfile& profile = it->second;
+    if (!profile.targets.empty()) {
+      bool covered = false;
+      for (const std::string& pattern : profile.targets) {
+        covered = covered || TargetMatches(pattern, s.host, s.port);
+      }
+      if (!covered) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "tls_profile ", profile.name, " is for ", absl::StrJoin(profile.targets, ", "),
+            ", not ", options.target()));
+      }
+    }
+    s.trust.file = profile.ca_file;
+    s.trust.system_store = profile.system_trust;
+    s.verify_hostname = profile.verify_hostname;
+    if (!profile.tls_min.empty()) s.min_version = *tls::ParseTlsVersion(profile.tls_min);
+    if (!profile.tls_max.empty()) s.max_version = *tls::ParseTlsVersion(profile.tls_max);
+    s.alpn = profile.alpn;
+    s.cipher_list = profile.cipher_list;
+    s.ciphersuites = profile.ciphersuites;
+  }
+  s.sni = options.sni();
+  if (options.ca_bundle_pem().size() > kMaxBundlePemBytes) {
+    return absl::InvalidArgumentError("ca_bundle_pem: larger than 1 MiB");
+  }
+  s.trust.pem_bundle = options.ca_bundle_pem();
+  s.trust.system_store = s.trust.system_store || options.use_system_trust();
+  if (s.trust.empty()) {
+    return absl::InvalidArgumentError(
+        "no trust anchors for the server: give a CA bundle (keyhold --cacert), a profile "
+        "with ca_file, or use the system store (--system-trust)");
+  }
+  if (options.min_version() != v1::TLS_VERSION_UNSPECIFIED) {
+    absl::StatusOr<tls::TlsVersion> v = Version(options.min_version());
+    if (!v.ok()) return v.status();
+    s.min_version = *v;
+  }
+  if (options.max_version() != v1::TLS_VERSION_UNSPECIFIED) {
+    absl::StatusOr<tls::TlsVersion> v = Version(options.max_version());
+    if (!v.ok()) return v.status();
+    s.max_version = *v;
+  }
+  if (options.alpn_size() > 0) s.alpn.assign(options.alpn().begin(), options.alpn().end());
+  if (!options.cipher_list().empty()) s.cipher_list = options.cipher_list();
+  if (!options.ciphersuites().empty()) s.ciphersuites = options.ciphersuites();
+  s.timeouts.connect = Millis(options.connect_timeout_ms(), s.timeouts.connect);
+  s.timeouts.handshake = Millis(options.handshake_timeout_ms(), s.timeouts.handshake);
+  s.timeouts.idle = Millis(options.idle_timeout_ms(), s.timeouts.idle);
+
+  s.libctx = libctx_.get();
+  s.client_key = out.key->pkey.get();
+  if (!options.certificate_chain_pem().empty()) {
+    absl::StatusOr<std::vector<X509Ptr>> chain = ParseChain(options.certificate_chain_pem());
+    if (!chain.ok()) return chain.status();
+    out.chain = *std::move(chain);
+    for (const X509Ptr& cert : out.chain) s.certificate_chain.push_back(cert.get());
+  } else if (out.key->stored_certificate) {
+    s.certificate_chain.push_back(out.key->stored_certificate.get());
+  } else {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key \"", options.key(), "\" has no certificate on the token; store one (keyhold cert "
+        "import) or pass the chain (--cert)"));
+  }
+  if (absl::Status st = tls::ValidateTlsSettings(s); !st.ok()) return st;
+  return out;
+}
+
+grpc::Status TlsServiceImpl::Request(grpc::ServerContext* context, const v1::HttpRequest* request,
+                                     v1::HttpResponse* response) {
+  return RunAuditedCall(
+      connections_, audit_, context, "TlsService.Request",
+      [&](const Caller& caller, AuditEvent& event) -> absl::Status {
+        absl::StatusOr<Prepared> prepared = Prepare(caller, request->tls(), event);
+        if (!prepared.ok()) return prepared.status();
+        tls::HttpRequestSpec spec;
+        if (!request->method().empty()) spec.method = request->method();
+        if (!request->path().empty()) spec.path = request->path();
+        for (const v1::HttpHeader& header : request->headers()) {
+          spec.headers.push_back({header.name(), header.value()});
+        }
+        spec.body = request->body();
+        absl::StrAppend(&event.detail, " request=", spec.method.substr(0, 16), " ",
+                        spec.path.substr(0, 128));
+        absl::StatusOr<tls::HttpResponse> result =
+            tls::Fetch(*loop_, contexts_, prepared->settings, spec,
+                       Millis(request->timeout_ms(), kDefaultRequestTimeout));
+        if (!result.ok()) return result.status();
+        absl::StrAppend(&event.detail, FactsSummary(result->handshake),
+                        " status=", result->status);
+        FactsToProto(result->handshake, response->mutable_handshake());
+        response->set_version(result->version);
+        response->set_status(static_cast<uint32_t>(result->status));
+        response->set_reason(result->reason);
+        for (const tls::HttpHeader& header : result->headers) {
+          v1::HttpHeader* h = response->add_headers();
+          h->set_name(header.name);
+          h->set_value(header.value);
+        }
+        response->set_body(std::move(result->body));
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace keyhold::agent
