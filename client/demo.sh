@@ -11,7 +11,12 @@
 #      for localhost and client certificates for `client` and `client2`,
 #      each key made on the token, its CSR signed by the key itself and
 #      issued by the CA; every chain checked with `openssl verify`;
-#   4. the agent stopped with SIGTERM (it removes its socket).
+#   4. mTLS with the token key: nginx on loopback requiring client
+#      certificates from that CA (its own server key, as a partner's would
+#      be, certified by the CA); `keyhold request` calls it as `client` and
+#      `client2` (the agent handshakes, the token signs), and curl without a
+#      client certificate is refused;
+#   5. the agent stopped with SIGTERM (it removes its socket).
 # Safe to run again: it reuses the token and its keys.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -137,7 +142,56 @@ echo "\$ keyhold ca list demo-ca"
 echo "The PKI is in $pki: root-ca.pem, server.pem, client.pem, client2.pem (their keys stay on"
 echo "the token: labels server, client, client2; see keyhold key list)."
 
-say "4. stopping the agent"
+say "4. mTLS to a real server with the token key"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+web="$state_dir/nginx"
+mkdir -p "$web/logs"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$web/partner.key" \
+  -subj "$subject_base/CN=localhost" -out "$web/partner.csr" 2>/dev/null
+"$keyhold" ca sign demo-ca --profile server --csr "$web/partner.csr" --san DNS:localhost,IP:127.0.0.1 \
+  --out "$web/partner.pem" >/dev/null
+port="$(free_port)"
+cat >"$web/nginx.conf" <<NGINX
+$([[ "$(id -u)" == 0 ]] && echo "user root;")
+worker_processes 1;
+error_log $web/logs/error.log;
+events { worker_connections 64; }
+http {
+  access_log $web/logs/access.log;
+  client_body_temp_path $web/logs; proxy_temp_path $web/logs; fastcgi_temp_path $web/logs;
+  uwsgi_temp_path $web/logs; scgi_temp_path $web/logs;
+  server {
+    listen 127.0.0.1:$port ssl;
+    server_name localhost;
+    ssl_certificate $web/partner.pem;
+    ssl_certificate_key $web/partner.key;
+    ssl_client_certificate $pki/root-ca.pem;
+    ssl_verify_client on;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / { default_type text/plain; return 200 "hello \$ssl_client_s_dn, you came with \$ssl_protocol\n"; }
+  }
+}
+NGINX
+nginx -p "$web" -c "$web/nginx.conf" -g "daemon off; pid $web/nginx.pid;" 2>"$web/logs/stderr.log" &
+nginx_pid=$!
+stop_all() { kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; stop_agent; }
+trap stop_all EXIT
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+echo "(nginx on 127.0.0.1:$port: ssl_verify_client on, client certificates from the demo CA)"
+echo "\$ keyhold request https://localhost:$port/ --key client --cacert root-ca.pem -v"
+"$keyhold" request "https://localhost:$port/" --key client --cacert "$pki/root-ca.pem" -v
+echo "\$ keyhold request https://localhost:$port/ --key client2 --cacert root-ca.pem --tls-max 1.2"
+"$keyhold" request "https://localhost:$port/" --key client2 --cacert "$pki/root-ca.pem" --tls-max 1.2
+echo "\$ curl --cacert root-ca.pem https://localhost:$port/   (no client certificate)"
+curl -sS --cacert "$pki/root-ca.pem" "https://localhost:$port/" | grep -o -m1 "<title>.*</title>" \
+  | grep "No required SSL certificate was sent" || { echo "keyhold: nginx did not refuse a call without a client certificate" >&2; exit 1; }
+kill "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true
+trap stop_agent EXIT
+
+say "5. stopping the agent"
 stop_agent
 trap - EXIT
 [[ -e "$socket" ]] && { echo "keyhold: socket left behind" >&2; exit 1; }

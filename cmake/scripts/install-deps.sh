@@ -13,6 +13,7 @@ packages=(
   libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnutls-bin python3-cryptography sqlite3 clang libclang-rt-14-dev
+  nginx curl
 )
 
 missing=()

@@ -1133,3 +1133,88 @@ TEST_F(LoadConfigTest, OversizedFileIsRefused) {
 
 }  // namespace
 }  // namespace keyhold::agent
+
+namespace keyhold::agent {
+namespace {
+
+using ::keyhold::testing::IsOk;
+using ::keyhold::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(TlsConfigTest, KeyTargetsAreReadForTlsClientKeys) {
+  ASSERT_OK_AND_ASSIGN(
+      Config config,
+      Parse(WithKey("label = \"client\"\npurpose = \"tls-client\"\n"
+                    "targets = [\"api.partner.example:443\", \"localhost:*\", \"[::1]:8443\"]\n")));
+  ASSERT_TRUE(config.keys[0].targets.has_value());
+  EXPECT_THAT(*config.keys[0].targets,
+              ElementsAre("api.partner.example:443", "localhost:*", "[::1]:8443"));
+}
+
+TEST(TlsConfigTest, KeyWithoutTargetsMayDialAnywhere) {
+  ASSERT_OK_AND_ASSIGN(Config config,
+                       Parse(WithKey("label = \"client\"\npurpose = \"tls-client\"\n")));
+  EXPECT_FALSE(config.keys[0].targets.has_value());
+}
+
+TEST(TlsConfigTest, TargetsOnASignKeyAreRefused) {
+  EXPECT_THAT(Parse(WithKey("label = \"s\"\npurpose = \"sign\"\ntargets = [\"a.example:443\"]\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key.targets is only valid with purpose")));
+}
+
+TEST(TlsConfigTest, MalformedTargetIsRefusedWithItsLine) {
+  EXPECT_THAT(Parse(WithKey("label = \"c\"\npurpose = \"tls-client\"\ntargets = [\"nohost\"]\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("keyhold.toml:8:"), HasSubstr("is not host:port"))));
+  EXPECT_THAT(Parse(WithKey("label = \"c\"\npurpose = \"tls-client\"\ntargets = [\"a.b:99999\"]\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("port must be")));
+}
+
+TEST(TlsConfigTest, TargetPatternsMatchHostsAndPorts) {
+  EXPECT_TRUE(TargetMatches("api.partner.example:443", "API.partner.example", 443));
+  EXPECT_FALSE(TargetMatches("api.partner.example:443", "api.partner.example", 8443));
+  EXPECT_TRUE(TargetMatches("localhost:*", "localhost", 1234));
+  EXPECT_TRUE(TargetMatches("*.partner.example:443", "api.partner.example", 443));
+  EXPECT_FALSE(TargetMatches("*.partner.example:443", "a.b.partner.example", 443));
+  EXPECT_FALSE(TargetMatches("*.partner.example:443", "partner.example", 443));
+  EXPECT_TRUE(TargetMatches("[::1]:8443", "0:0::1", 8443));
+  EXPECT_TRUE(TargetMatches("*:*", "anything.example", 1));
+  EXPECT_FALSE(TargetMatches("127.0.0.1:443", "127.0.0.2", 443));
+}
+
+TEST(TlsConfigTest, TlsProfileIsRead) {
+  ASSERT_OK_AND_ASSIGN(
+      Config config,
+      Parse(absl::StrCat(kToken,
+                         "[tls_profile.bank]\nca_file = \"/etc/keyhold/bank.pem\"\n"
+                         "tls_max = \"1.2\"\nalpn = [\"http/1.1\"]\n"
+                         "targets = [\"api.bank.example:443\"]\n")));
+  ASSERT_EQ(config.tls_profiles.count("bank"), 1u);
+  const TlsProfile& profile = config.tls_profiles.at("bank");
+  EXPECT_EQ(profile.ca_file, "/etc/keyhold/bank.pem");
+  EXPECT_EQ(profile.tls_max, "1.2");
+  EXPECT_TRUE(profile.verify_hostname);
+  EXPECT_THAT(profile.alpn, ElementsAre("http/1.1"));
+}
+
+TEST(TlsConfigTest, HostnameCheckOffNeedsExactTargets) {
+  EXPECT_THAT(Parse(absl::StrCat(kToken, "[tls_profile.lab]\nverify_hostname = false\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("only allowed for named targets")));
+  EXPECT_THAT(Parse(absl::StrCat(kToken, "[tls_profile.lab]\nverify_hostname = false\n"
+                                         "targets = [\"*.lab.example:443\"]\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("named exactly")));
+  EXPECT_THAT(Parse(absl::StrCat(kToken, "[tls_profile.lab]\nverify_hostname = false\n"
+                                         "targets = [\"10.0.0.7:8443\"]\n")),
+              IsOk());
+}
+
+TEST(TlsConfigTest, BadTlsVersionIsRefused) {
+  EXPECT_THAT(Parse(absl::StrCat(kToken, "[tls_profile.x]\ntls_min = \"1.1\"\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"1.2\" or \"1.3\"")));
+}
+
+}  // namespace
+}  // namespace keyhold::agent
