@@ -55,9 +55,9 @@ absl::Status SetAlpn(SSL_CTX* ctx, const std::vector<std::string>& alpn) {
     wire += name;
   }
   // Returns 0 on success, unlike the rest of the API.
-  if (SSL_CTX_set_alpn_protos(ctx,
-                              reinterpret_cast<const unsigned char*>(wire.data()),
-                              static_cast<unsigned int>(wire.size())) != 0) {
+  if (SSL_CTX_set_alpn_protos(
+          ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+          static_cast<unsigned int>(wire.size())) != 0) {
     return OpenSslError("setting the ALPN list");
   }
   return absl::OkStatus();
@@ -190,11 +190,11 @@ absl::StatusOr<std::unique_ptr<ClientContext>> ClientContext::New(
   const std::string& name = settings.server_name();
   std::string sni = IsIpLiteral(name) ? "" : name;
   std::string expected = settings.verify_hostname ? name : "";
-  std::unique_ptr<ClientContext> context(new ClientContext(
-      std::move(ctx), std::move(sni), std::move(expected),
-      VersionRange(settings)));
-  if (SSL_CTX_set_ex_data(context->ctx_.get(), ContextIndex(),
-                          context.get()) != 1) {
+  std::unique_ptr<ClientContext> context(
+      new ClientContext(std::move(ctx), std::move(sni), std::move(expected),
+                        VersionRange(settings)));
+  if (SSL_CTX_set_ex_data(context->ctx_.get(), ContextIndex(), context.get()) !=
+      1) {
     return OpenSslError("linking the TLS context to its session store");
   }
   return context;
@@ -204,10 +204,9 @@ absl::StatusOr<SslPtr> ClientContext::NewConnection() const {
   SslPtr ssl(SSL_new(ctx_.get()));
   if (ssl == nullptr) return OpenSslError("SSL_new");
   // SSL_set_tlsext_host_name without the macro's C cast.
-  if (!sni_.empty() &&
-      SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME,
-               TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(sni_.c_str())) != 1) {
+  if (!sni_.empty() && SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME,
+                                TLSEXT_NAMETYPE_host_name,
+                                const_cast<char*>(sni_.c_str())) != 1) {
     return OpenSslError("setting SNI");
   }
   // SSL_set1_host treats IP literals as IP addresses to match.

@@ -12,10 +12,10 @@
 #ifndef KEYHOLD_AGENT_TLS_CLIENT_CONTEXT_H_
 #define KEYHOLD_AGENT_TLS_CLIENT_CONTEXT_H_
 
+#include <openssl/ssl.h>
+
 #include <memory>
 #include <string>
-
-#include <openssl/ssl.h>
 
 #include "absl/status/statusor.h"
 #include "agent/tls/session_store.h"

@@ -18,8 +18,8 @@ namespace {
 absl::StatusOr<std::string> Sha256(absl::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   size_t length = 0;
-  if (EVP_Q_digest(nullptr, "SHA256", nullptr, data.data(), data.size(),
-                   digest, &length) != 1) {
+  if (EVP_Q_digest(nullptr, "SHA256", nullptr, data.data(), data.size(), digest,
+                   &length) != 1) {
     return OpenSslError("SHA-256");
   }
   return absl::BytesToHexString(

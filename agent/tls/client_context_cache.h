@@ -15,12 +15,12 @@
 #ifndef KEYHOLD_AGENT_TLS_CLIENT_CONTEXT_CACHE_H_
 #define KEYHOLD_AGENT_TLS_CLIENT_CONTEXT_CACHE_H_
 
+#include <openssl/types.h>
+
 #include <cstddef>
 #include <list>
 #include <memory>
 #include <string>
-
-#include <openssl/types.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"

@@ -84,7 +84,8 @@ absl::StatusOr<ConnectAttempt> StartConnect(const SocketAddress& address) {
   // Handshake flights and interactive relays are latency-bound.
   setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   ConnectAttempt attempt;
-  if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address.storage),
+  if (::connect(socket.get(),
+                reinterpret_cast<const sockaddr*>(&address.storage),
                 address.length) == 0) {
     attempt.connected = true;
   } else if (errno != EINPROGRESS) {
@@ -109,8 +110,7 @@ absl::Status FinishConnect(int socket, const SocketAddress& address) {
 absl::Status SocketFailure(int error, absl::string_view what) {
   switch (error) {
     case ECONNREFUSED:
-      return absl::UnavailableError(
-          absl::StrCat(what, ": connection refused"));
+      return absl::UnavailableError(absl::StrCat(what, ": connection refused"));
     case ECONNRESET:
     case EPIPE:
       return absl::UnavailableError(

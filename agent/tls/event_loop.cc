@@ -118,7 +118,8 @@ absl::Status EventLoop::Modify(int fd, uint32_t events) {
 absl::Status EventLoop::Apply(int fd, const Registration& registration,
                               uint32_t before) {
   if (registration.events == 0) {
-    if (before != 0 && epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr) != 0) {
+    if (before != 0 &&
+        epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr) != 0) {
       return ErrnoStatus("epoll_ctl(DEL)");
     }
     return absl::OkStatus();
@@ -136,7 +137,8 @@ absl::Status EventLoop::Apply(int fd, const Registration& registration,
 void EventLoop::Unwatch(int fd) {
   auto it = registrations_.find(fd);
   if (it == registrations_.end()) return;
-  if (it->second.events != 0) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  if (it->second.events != 0)
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   // A handler unwatching itself stays alive: Dispatch and ShutDown hold a
   // reference of their own during the call.
   registrations_.erase(it);
@@ -145,7 +147,8 @@ void EventLoop::Unwatch(int fd) {
 EventLoop::TimerId EventLoop::RunAfter(absl::Duration delay, Task task) {
   if (delay == absl::InfiniteDuration()) return 0;
   const Clock::time_point when =
-      Clock::now() + absl::ToChronoNanoseconds(std::max(delay, absl::ZeroDuration()));
+      Clock::now() +
+      absl::ToChronoNanoseconds(std::max(delay, absl::ZeroDuration()));
   const TimerId id = ++next_timer_id_;
   timers_.emplace(std::make_pair(when, id), std::move(task));
   timer_deadlines_.emplace(id, when);
@@ -182,7 +185,8 @@ void EventLoop::Run() {
     for (int i = 0; i < count; ++i) {
       if (events[i].data.u64 == kWakeToken) {
         uint64_t counter = 0;
-        if (read(wake_.get(), &counter, sizeof(counter)) < 0 && errno != EAGAIN) {
+        if (read(wake_.get(), &counter, sizeof(counter)) < 0 &&
+            errno != EAGAIN) {
           Die("read(eventfd)");
         }
         continue;
@@ -231,8 +235,7 @@ int EventLoop::MillisecondsToNextTimer() const {
   const auto wait = timers_.begin()->first.first - Clock::now();
   if (wait <= Clock::duration::zero()) return 0;
   // Round up: waking a little late is fine, spinning early is not.
-  const auto ms =
-      std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
   return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
 }
 

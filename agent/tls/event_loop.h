@@ -77,7 +77,8 @@ class EventLoop {
   // `events` (EPOLLIN, EPOLLOUT); the loop keeps `handler` alive and tells
   // it about shutdown until Unwatch. Interest 0 means no events at all, not
   // even EPOLLHUP (which would otherwise fire on every wait).
-  absl::Status Watch(int fd, uint32_t events, std::shared_ptr<FdHandler> handler);
+  absl::Status Watch(int fd, uint32_t events,
+                     std::shared_ptr<FdHandler> handler);
   absl::Status Modify(int fd, uint32_t events);
   // No-op for an fd not watched. Events already fetched for it are dropped.
   void Unwatch(int fd);

@@ -36,7 +36,8 @@ absl::StatusOr<std::string> ChainPem(SSL* ssl) {
 std::string NameToString(const X509_NAME* name) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || name == nullptr) return "";
-  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  X509_NAME_print_ex(bio.get(), name, 0,
+                     XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
   return BioContents(bio.get());
 }
 
@@ -62,7 +63,8 @@ absl::StatusOr<HandshakeFacts> DescribeHandshake(SSL* ssl,
   absl::StatusOr<std::string> chain = ChainPem(ssl);
   if (!chain.ok()) return chain.status();
   facts.peer_chain_pem = *std::move(chain);
-  facts.verify_result = X509_verify_cert_error_string(SSL_get_verify_result(ssl));
+  facts.verify_result =
+      X509_verify_cert_error_string(SSL_get_verify_result(ssl));
   return facts;
 }
 

@@ -3,9 +3,9 @@
 #ifndef KEYHOLD_AGENT_TLS_HANDSHAKE_FACTS_H_
 #define KEYHOLD_AGENT_TLS_HANDSHAKE_FACTS_H_
 
-#include <string>
-
 #include <openssl/ssl.h>
+
+#include <string>
 
 #include "absl/status/statusor.h"
 

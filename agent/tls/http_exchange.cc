@@ -150,12 +150,12 @@ absl::StatusOr<HttpResponse> Fetch(EventLoop& loop,
     std::optional<absl::StatusOr<HttpResponse>> value;
   };
   auto result = std::make_shared<Result>();
-  absl::Status started = StartHttpExchange(
-      loop, contexts, settings, request, timeout,
-      [result](absl::StatusOr<HttpResponse> response) {
-        result->value = std::move(response);
-        result->done.Notify();
-      });
+  absl::Status started =
+      StartHttpExchange(loop, contexts, settings, request, timeout,
+                        [result](absl::StatusOr<HttpResponse> response) {
+                          result->value = std::move(response);
+                          result->done.Notify();
+                        });
   if (!started.ok()) return started;
   result->done.WaitForNotification();
   return *std::move(result->value);

@@ -84,8 +84,7 @@ absl::StatusOr<std::string> SerializeHttpRequest(const HttpRequestSpec& spec,
     }
     if (HasControlCharacters(header.value)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "the value of header ", header.name,
-          " holds a line break or NUL"));
+          "the value of header ", header.name, " holds a line break or NUL"));
     }
     for (absl::string_view reserved : kReservedHeaders) {
       if (absl::EqualsIgnoreCase(header.name, reserved)) {

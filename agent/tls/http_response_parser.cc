@@ -44,8 +44,8 @@ bool ParseHex(absl::string_view text, uint64_t& value) {
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
     if (!absl::ascii_isxdigit(u)) return false;
-    const int digit = absl::ascii_isdigit(u) ? c - '0'
-                                             : absl::ascii_tolower(u) - 'a' + 10;
+    const int digit =
+        absl::ascii_isdigit(u) ? c - '0' : absl::ascii_tolower(u) - 'a' + 10;
     value = value * 16 + static_cast<uint64_t>(digit);
   }
   return true;
@@ -132,9 +132,10 @@ absl::Status HttpResponseParser::Parse() {
       case State::kLengthBody:
       case State::kChunkData: {
         if (buffer_.empty()) return absl::OkStatus();
-        const size_t take = static_cast<size_t>(
-            std::min<uint64_t>(remaining_, buffer_.size()));
-        if (absl::Status s = AppendBody(absl::string_view(buffer_).substr(0, take));
+        const size_t take =
+            static_cast<size_t>(std::min<uint64_t>(remaining_, buffer_.size()));
+        if (absl::Status s =
+                AppendBody(absl::string_view(buffer_).substr(0, take));
             !s.ok()) {
           return s;
         }
@@ -148,7 +149,8 @@ absl::Status HttpResponseParser::Parse() {
       }
       case State::kChunkDataEnd: {
         if (!NextLine(line)) {
-          if (buffer_.size() > 2) return Malformed("chunk data overruns its size");
+          if (buffer_.size() > 2)
+            return Malformed("chunk data overruns its size");
           return absl::OkStatus();
         }
         if (!line.empty()) return Malformed("chunk data overruns its size");
@@ -240,9 +242,9 @@ absl::Status HttpResponseParser::StartBody() {
       return Malformed(absl::StrCat("bad Content-Length \"", *length, "\""));
     }
     if (remaining_ > max_body_) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the response body (", remaining_, " bytes) exceeds the limit of ",
-          max_body_, " bytes"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the response body (", remaining_,
+                       " bytes) exceeds the limit of ", max_body_, " bytes"));
     }
     state_ = remaining_ == 0 ? State::kComplete : State::kLengthBody;
     return absl::OkStatus();

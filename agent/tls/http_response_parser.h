@@ -64,9 +64,9 @@ class HttpResponseParser {
   const size_t max_body_;
   State state_ = State::kHead;
   bool have_status_line_ = false;
-  std::string buffer_;        // Received, not yet consumed.
-  size_t head_bytes_ = 0;     // Header block bytes consumed so far.
-  uint64_t remaining_ = 0;    // Content-Length or chunk bytes still due.
+  std::string buffer_;      // Received, not yet consumed.
+  size_t head_bytes_ = 0;   // Header block bytes consumed so far.
+  uint64_t remaining_ = 0;  // Content-Length or chunk bytes still due.
   HttpResponse response_;
 };
 

@@ -11,10 +11,10 @@
 #ifndef KEYHOLD_AGENT_TLS_SESSION_STORE_H_
 #define KEYHOLD_AGENT_TLS_SESSION_STORE_H_
 
+#include <openssl/ssl.h>
+
 #include <cstddef>
 #include <deque>
-
-#include <openssl/ssl.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"

@@ -60,28 +60,27 @@ absl::Status ReceivedAlert(int value, absl::string_view when,
                            const FailureContext& context) {
   const int description = value & 0xff;
   if (description == SSL_AD_PROTOCOL_VERSION) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "TLS protocol version mismatch with ", context.target,
-        ": the server sent alert: ", AlertName(value),
-        " (this client allows ", context.version_range, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("TLS protocol version mismatch with ", context.target,
+                     ": the server sent alert: ", AlertName(value),
+                     " (this client allows ", context.version_range, ")"));
   }
   const std::string message =
-      absl::StrCat("the server sent alert: ", AlertName(value), " (", when,
-                   " with ", context.target, ")");
+      absl::StrCat("the server sent alert: ", AlertName(value), " (during ",
+                   when, " with ", context.target, ")");
   return IsRefusal(description) ? absl::FailedPreconditionError(message)
                                 : absl::UnavailableError(message);
 }
 
 absl::Status VerificationFailure(long result, const FailureContext& context) {
-  std::string message =
-      absl::StrCat("server certificate verification failed: ",
-                   X509_verify_cert_error_string(result));
+  std::string message = absl::StrCat("server certificate verification failed: ",
+                                     X509_verify_cert_error_string(result));
   if (result == X509_V_ERR_HOSTNAME_MISMATCH ||
       result == X509_V_ERR_IP_ADDRESS_MISMATCH) {
     absl::StrAppend(&message, " (the certificate is not valid for \"",
                     context.expected_name, "\")");
   }
-  absl::StrAppend(&message, " (", context.target, ")");
+  absl::StrAppend(&message, " (server ", context.target, ")");
   return absl::FailedPreconditionError(message);
 }
 
@@ -128,9 +127,9 @@ absl::Status SyscallFailure(int saved_errno, absl::string_view when,
                             const FailureContext& context) {
   ERR_clear_error();
   if (saved_errno == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "the server closed the connection during ", when, " (",
-        context.target, ")"));
+    return absl::UnavailableError(
+        absl::StrCat("the server closed the connection during ", when, " (",
+                     context.target, ")"));
   }
   return SocketFailure(saved_errno,
                        absl::StrCat(when, " with ", context.target));

@@ -28,9 +28,9 @@ void RecordAlerts(SSL* ssl, AlertLog* log);
 
 // Where a failure happened, for the message.
 struct FailureContext {
-  absl::string_view target;          // "host:port"
-  absl::string_view expected_name;   // The name verified; empty: none.
-  absl::string_view version_range;   // "TLSv1.2 to TLSv1.3"
+  absl::string_view target;         // "host:port"
+  absl::string_view expected_name;  // The name verified; empty: none.
+  absl::string_view version_range;  // "TLSv1.2 to TLSv1.3"
 };
 
 // The status for SSL_do_handshake returning `ssl_error` (SSL_get_error);

@@ -65,8 +65,8 @@ absl::Status CheckAlpn(const std::vector<std::string>& alpn) {
 absl::StatusOr<TlsVersion> ParseTlsVersion(absl::string_view text) {
   if (text == "1.2" || text == "TLSv1.2") return TlsVersion::kTls12;
   if (text == "1.3" || text == "TLSv1.3") return TlsVersion::kTls13;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown TLS version \"", text, "\" (expected 1.2 or 1.3)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown TLS version \"", text, "\" (expected 1.2 or 1.3)"));
 }
 
 absl::string_view TlsVersionName(TlsVersion version) {
@@ -94,8 +94,9 @@ std::string TlsSettings::target() const {
 
 absl::Status ValidateTlsSettings(const TlsSettings& settings) {
   if (!IsIpLiteral(settings.host) && !IsDnsName(settings.host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "host \"", settings.host, "\" is neither a DNS name nor an IP address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("host \"", settings.host,
+                     "\" is neither a DNS name nor an IP address"));
   }
   if (settings.port == 0) {
     return absl::InvalidArgumentError("the port must be 1 to 65535");
@@ -123,11 +124,9 @@ absl::Status ValidateTlsSettings(const TlsSettings& settings) {
         "for the system store");
   }
   if (settings.min_version > settings.max_version) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the minimum TLS version (",
-                     TlsVersionName(settings.min_version),
-                     ") is above the maximum (",
-                     TlsVersionName(settings.max_version), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the minimum TLS version (", TlsVersionName(settings.min_version),
+        ") is above the maximum (", TlsVersionName(settings.max_version), ")"));
   }
   if (absl::Status s = CheckAlpn(settings.alpn); !s.ok()) return s;
   return CheckTimeouts(settings.timeouts);

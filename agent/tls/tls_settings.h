@@ -6,11 +6,11 @@
 #ifndef KEYHOLD_AGENT_TLS_TLS_SETTINGS_H_
 #define KEYHOLD_AGENT_TLS_TLS_SETTINGS_H_
 
+#include <openssl/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <openssl/types.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -114,7 +114,13 @@ class Tunnel final : public std::enable_shared_from_this<Tunnel>,
   size_t buffered() const;
 
  private:
-  enum class Phase { kStarting, kConnecting, kHandshaking, kEstablished, kClosed };
+  enum class Phase {
+    kStarting,
+    kConnecting,
+    kHandshaking,
+    kEstablished,
+    kClosed,
+  };
   using Clock = std::chrono::steady_clock;
 
   Tunnel(EventLoop& loop, std::shared_ptr<const ClientContext> context,
@@ -168,7 +174,7 @@ class Tunnel final : public std::enable_shared_from_this<Tunnel>,
   EventLoop::TimerId idle_timer_ = 0;
   Clock::time_point last_activity_;
   bool watched_ = false;  // Registered with the loop (any interest, even 0).
-  std::string sending_;  // Taken from outbound_, being handed to SSL_write.
+  std::string sending_;   // Taken from outbound_, being handed to SSL_write.
   size_t sending_offset_ = 0;
   // Non-zero after SSL_write asked to be retried: retry with this length.
   size_t retry_length_ = 0;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/cli/commands.h"
 #include "client/cli/output.h"
+#include "client/provider/key_reference.h"
 
 namespace keyhold::cli {
 
@@ -80,12 +81,41 @@ absl::Status RunList(const CommandContext& context) {
   return absl::OkStatus();
 }
 
-absl::Status RunShow(const CommandContext& context, const std::string& label) {
+// The key family a reference file records, from the agent's key type.
+absl::StatusOr<KeyFamily> FamilyOfKeyType(v1::KeyType type) {
+  switch (type) {
+    case v1::KEY_TYPE_EC_P256:
+    case v1::KEY_TYPE_EC_P384: return KeyFamily::kEc;
+    case v1::KEY_TYPE_RSA_2048:
+    case v1::KEY_TYPE_RSA_3072:
+    case v1::KEY_TYPE_RSA_4096: return KeyFamily::kRsa;
+    case v1::KEY_TYPE_ED25519: return KeyFamily::kEd25519;
+    default:
+      return absl::FailedPreconditionError(
+          "cannot write a key reference for a key of a type this CLI does not know");
+  }
+}
+
+struct ShowOptions {
+  std::string label;
+  bool reference = false;
+};
+
+absl::Status RunShow(const CommandContext& context, const ShowOptions& options) {
   absl::StatusOr<std::unique_ptr<client::AgentClient>> agent = ConnectToAgent(context);
   if (!agent.ok()) return agent.status();
-  absl::StatusOr<v1::Key> key = (*agent)->GetKey(label);
+  absl::StatusOr<v1::Key> key = (*agent)->GetKey(options.label);
   if (!key.ok()) return key.status();
-  Emit(context.global, KeyJson(*key), KeyText(*key));
+  if (!options.reference) {
+    Emit(context.global, KeyJson(*key), KeyText(*key));
+    return absl::OkStatus();
+  }
+  absl::StatusOr<KeyFamily> family = FamilyOfKeyType(key->type());
+  if (!family.ok()) return family.status();
+  const std::string pem = provider_module::KeyReferencePem(
+      {.label = key->label(), .id = key->id(), .family = *family});
+  if (pem.empty()) return absl::InternalError("could not encode the key reference");
+  Emit(context.global, {{"label", key->label()}, {"reference_pem", pem}}, pem);
   return absl::OkStatus();
 }
 
@@ -134,11 +164,14 @@ void AddKeyCommands(CLI::App& app, CommandContext& context) {
   CLI::App* list = key->add_subcommand("list", "List the keys you may use");
   list->callback([&context] { context.result = RunList(context); });
 
-  auto show_label = std::make_shared<std::string>();
+  auto show_options = std::make_shared<ShowOptions>();
   CLI::App* show = key->add_subcommand(
       "show", "Show a key's attributes, protection flags, certificate and public key");
-  show->add_option("LABEL", *show_label, "The key's label")->required();
-  show->callback([&context, show_label] { context.result = RunShow(context, *show_label); });
+  show->add_option("LABEL", show_options->label, "The key's label")->required();
+  show->add_flag("--reference", show_options->reference,
+                 "Print a PEM key reference (label and id, no secret) for the "
+                 "keyhold-provider OpenSSL module instead");
+  show->callback([&context, show_options] { context.result = RunShow(context, *show_options); });
 
   auto delete_options = std::make_shared<DeleteOptions>();
   CLI::App* remove = key->add_subcommand(

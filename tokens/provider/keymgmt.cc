@@ -10,6 +10,8 @@
 // implementation. Public-only exports succeed, so the default provider's
 // encoders (i2d_PUBKEY, X509_set_pubkey, X509_REQ_set_pubkey) and matchers
 // work.
+#include <memory>
+#include <optional>
 #include <string_view>
 
 #include <openssl/core_names.h>
@@ -74,14 +76,10 @@ absl::StatusOr<EvpPkeyPtr> DefaultProviderPublicCopy(OSSL_LIB_CTX* libctx,
   return copy;
 }
 
-// import with kSignerHandleParam: the key MakeSignerPkey asked for.
-int ImportSigner(KeyData& key, const OSSL_PARAM& handle_param) {
-  uint64_t handle = 0;
-  if (OSSL_PARAM_get_uint64(&handle_param, &handle) != 1) {
-    key.provider->RaiseError(ErrorReason::kInvalidArgument,
-                             "signer handle must be a uint64");
-    return 0;
-  }
+// Binds the signer registered under `handle` to `key`: import with
+// kSignerHandleParam (MakeSignerPkey) and load with an object reference (the
+// module's store and decoder) both end here.
+int BindPendingSigner(KeyData& key, uint64_t handle) {
   std::shared_ptr<Signer> signer = key.provider->TakePendingSigner(handle);
   if (signer == nullptr) {
     key.provider->RaiseError(ErrorReason::kInvalidArgument,
@@ -106,6 +104,17 @@ int ImportSigner(KeyData& key, const OSSL_PARAM& handle_param) {
   key.public_key = *std::move(public_key);
   key.signer = std::move(signer);
   return 1;
+}
+
+// import with kSignerHandleParam: the key MakeSignerPkey asked for.
+int ImportSigner(KeyData& key, const OSSL_PARAM& handle_param) {
+  uint64_t handle = 0;
+  if (OSSL_PARAM_get_uint64(&handle_param, &handle) != 1) {
+    key.provider->RaiseError(ErrorReason::kInvalidArgument,
+                             "signer handle must be a uint64");
+    return 0;
+  }
+  return BindPendingSigner(key, handle);
 }
 
 // import without a handle: a public key (from a certificate, for
@@ -136,6 +145,23 @@ void* KeymgmtNew(void* provctx) {
 }
 
 void KeymgmtFree(void* keydata) { delete static_cast<KeyData*>(keydata); }
+
+// load (provider-keymgmt(7)): a store or decoder of the same provider handed
+// OpenSSL an object reference (EncodeSignerReference). There is no provctx
+// argument, so the ProviderContext is found among the live ones by the
+// handle it holds.
+template <KeyFamily kFamily>
+void* KeymgmtLoad(const void* reference, size_t reference_size) {
+  std::optional<uint64_t> handle =
+      DecodeSignerReference(reference, reference_size);
+  if (!handle.has_value()) return nullptr;
+  ProviderContext* provider = ProviderContext::HolderOfPendingSigner(*handle);
+  if (provider == nullptr) return nullptr;
+  auto key = std::make_unique<KeyData>(
+      KeyData{provider, kFamily, nullptr, nullptr});
+  if (BindPendingSigner(*key, *handle) != 1) return nullptr;
+  return key.release();
+}
 
 int KeymgmtHas(const void* keydata, int selection) {
   const auto* key = static_cast<const KeyData*>(keydata);
@@ -327,6 +353,8 @@ const OSSL_DISPATCH* MakeKeymgmtFunctions() {
                                                 &KeymgmtMatch),
       DispatchEntry<OSSL_FUNC_keymgmt_import_fn>(OSSL_FUNC_KEYMGMT_IMPORT,
                                                  &KeymgmtImport),
+      DispatchEntry<OSSL_FUNC_keymgmt_load_fn>(OSSL_FUNC_KEYMGMT_LOAD,
+                                               &KeymgmtLoad<kFamily>),
       DispatchEntry<OSSL_FUNC_keymgmt_import_types_fn>(
           OSSL_FUNC_KEYMGMT_IMPORT_TYPES, &KeyTypes<kFamily, true>),
       DispatchEntry<OSSL_FUNC_keymgmt_export_fn>(OSSL_FUNC_KEYMGMT_EXPORT,

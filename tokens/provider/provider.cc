@@ -15,17 +15,9 @@
 #include "tokens/provider/provider_internal.h"
 
 namespace keyhold {
-namespace {
-
-using provider_internal::DispatchEntry;
-using provider_internal::ProviderContext;
-
-#ifndef KEYHOLD_VERSION
-#define KEYHOLD_VERSION "unknown"
-#endif
+namespace provider_internal {
 
 const OSSL_ALGORITHM* KeymgmtAlgorithms() {
-  using provider_internal::KeymgmtFunctions;
   static const OSSL_ALGORITHM kAlgorithms[] = {
       {provider_internal::kRsaNames, provider_internal::kAlgorithmProperties,
        KeymgmtFunctions(KeyFamily::kRsa), "RSA key held by a keyhold Signer"},
@@ -41,7 +33,6 @@ const OSSL_ALGORITHM* KeymgmtAlgorithms() {
 }
 
 const OSSL_ALGORITHM* SignatureAlgorithms() {
-  using provider_internal::SignatureFunctions;
   static const OSSL_ALGORITHM kAlgorithms[] = {
       {provider_internal::kRsaNames, provider_internal::kAlgorithmProperties,
        SignatureFunctions(KeyFamily::kRsa),
@@ -57,12 +48,23 @@ const OSSL_ALGORITHM* SignatureAlgorithms() {
   return kAlgorithms;
 }
 
+}  // namespace provider_internal
+
+namespace {
+
+using provider_internal::DispatchEntry;
+using provider_internal::ProviderContext;
+
+#ifndef KEYHOLD_VERSION
+#define KEYHOLD_VERSION "unknown"
+#endif
+
 const OSSL_ALGORITHM* QueryOperation(void* /*provctx*/, int operation_id,
                                      int* no_cache) {
   *no_cache = 0;
   switch (operation_id) {
-    case OSSL_OP_KEYMGMT: return KeymgmtAlgorithms();
-    case OSSL_OP_SIGNATURE: return SignatureAlgorithms();
+    case OSSL_OP_KEYMGMT: return provider_internal::KeymgmtAlgorithms();
+    case OSSL_OP_SIGNATURE: return provider_internal::SignatureAlgorithms();
     default: return nullptr;
   }
 }
@@ -106,29 +108,18 @@ void Teardown(void* provctx) { delete static_cast<ProviderContext*>(provctx); }
 int ProviderInit(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in,
                  const OSSL_DISPATCH** out, void** provctx) {
   OSSL_FUNC_core_get_libctx_fn* get_libctx = nullptr;
-  provider_internal::CoreErrorFunctions errors;
+  const provider_internal::CoreErrorFunctions errors =
+      provider_internal::CoreErrorFunctionsFrom(in);
   for (const OSSL_DISPATCH* f = in; f != nullptr && f->function_id != 0; ++f) {
-    switch (f->function_id) {
-      case OSSL_FUNC_CORE_GET_LIBCTX:
-        get_libctx = OSSL_FUNC_core_get_libctx(f);
-        break;
-      case OSSL_FUNC_CORE_NEW_ERROR:
-        errors.new_error = OSSL_FUNC_core_new_error(f);
-        break;
-      case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
-        errors.set_error_debug = OSSL_FUNC_core_set_error_debug(f);
-        break;
-      case OSSL_FUNC_CORE_VSET_ERROR:
-        errors.vset_error = OSSL_FUNC_core_vset_error(f);
-        break;
-      default: break;
+    if (f->function_id == OSSL_FUNC_CORE_GET_LIBCTX) {
+      get_libctx = OSSL_FUNC_core_get_libctx(f);
     }
   }
   if (get_libctx == nullptr) return 0;
   // keyhold is only ever a built-in provider (OSSL_PROVIDER_add_builtin),
   // running inside the libcrypto that loads it, and there the core's
-  // OPENSSL_CORE_CTX is the OSSL_LIB_CTX itself. A provider loaded as a
-  // module from another libcrypto would need OSSL_LIB_CTX_new_child.
+  // OPENSSL_CORE_CTX is the OSSL_LIB_CTX itself. The loadable module
+  // (client/provider/) makes a child library context instead.
   auto* libctx = reinterpret_cast<OSSL_LIB_CTX*>(get_libctx(handle));
 
   static const OSSL_DISPATCH kProviderFunctions[] = {

@@ -1,4 +1,5 @@
 #include <cstdarg>
+#include <cstring>
 #include <string>
 
 #include <openssl/provider.h>
@@ -58,9 +59,60 @@ const OSSL_ITEM* ReasonStrings() {
        const_cast<char*>("key has no signer")},
       {static_cast<unsigned int>(ErrorReason::kInternal),
        const_cast<char*>("internal error")},
+      {static_cast<unsigned int>(ErrorReason::kKeyUnavailable),
+       const_cast<char*>("key unavailable")},
       {0, nullptr},
   };
   return kStrings;
+}
+
+namespace {
+constexpr char kSignerReferenceMagic[8] = {'k', 'e', 'y', 'h',
+                                           'o', 'l', 'd', '1'};
+}  // namespace
+
+std::array<uint8_t, kSignerReferenceSize> EncodeSignerReference(
+    uint64_t handle) {
+  std::array<uint8_t, kSignerReferenceSize> reference{};
+  std::memcpy(reference.data(), kSignerReferenceMagic,
+              sizeof(kSignerReferenceMagic));
+  std::memcpy(reference.data() + sizeof(kSignerReferenceMagic), &handle,
+              sizeof(handle));
+  return reference;
+}
+
+std::optional<uint64_t> DecodeSignerReference(const void* reference,
+                                              size_t size) {
+  if (reference == nullptr || size != kSignerReferenceSize ||
+      std::memcmp(reference, kSignerReferenceMagic,
+                  sizeof(kSignerReferenceMagic)) != 0) {
+    return std::nullopt;
+  }
+  uint64_t handle = 0;
+  std::memcpy(&handle,
+              static_cast<const uint8_t*>(reference) +
+                  sizeof(kSignerReferenceMagic),
+              sizeof(handle));
+  return handle;
+}
+
+CoreErrorFunctions CoreErrorFunctionsFrom(const OSSL_DISPATCH* in) {
+  CoreErrorFunctions errors;
+  for (const OSSL_DISPATCH* f = in; f != nullptr && f->function_id != 0; ++f) {
+    switch (f->function_id) {
+      case OSSL_FUNC_CORE_NEW_ERROR:
+        errors.new_error = OSSL_FUNC_core_new_error(f);
+        break;
+      case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
+        errors.set_error_debug = OSSL_FUNC_core_set_error_debug(f);
+        break;
+      case OSSL_FUNC_CORE_VSET_ERROR:
+        errors.vset_error = OSSL_FUNC_core_vset_error(f);
+        break;
+      default: break;
+    }
+  }
+  return errors;
 }
 
 EvpPkeyPtr ShareKey(EVP_PKEY* key) {
@@ -91,6 +143,17 @@ ProviderContext* ProviderContext::FromProvider(const OSSL_PROVIDER* provider) {
   absl::MutexLock lock(&live.mu);
   if (!live.contexts.contains(candidate)) return nullptr;
   return const_cast<ProviderContext*>(candidate);
+}
+
+ProviderContext* ProviderContext::HolderOfPendingSigner(uint64_t handle) {
+  LiveContexts& live = Live();
+  absl::MutexLock lock(&live.mu);
+  for (const ProviderContext* candidate : live.contexts) {
+    auto* context = const_cast<ProviderContext*>(candidate);
+    absl::MutexLock pending_lock(&context->mu_);
+    if (context->pending_.contains(handle)) return context;
+  }
+  return nullptr;
 }
 
 absl::StatusOr<uint64_t> ProviderContext::AddPendingSigner(

@@ -1,6 +1,8 @@
-// Shared by the keyhold provider's files only (provider.cc, keymgmt.cc,
-// signature.cc): the provider context, the key data behind every keyhold
-// EVP_PKEY, error reporting and the dispatch tables.
+// Shared by the keyhold provider's files (provider.cc, keymgmt.cc,
+// signature.cc) and by the loadable provider module (client/provider/),
+// which serves the same keymgmt and signature tables from its own
+// OSSL_provider_init: the provider context, the key data behind every
+// keyhold EVP_PKEY, error reporting and the dispatch tables.
 //
 // Threading: OpenSSL may call any function here from any thread. The
 // provider context is shared and internally locked; key data is immutable
@@ -9,8 +11,10 @@
 #ifndef KEYHOLD_TOKENS_PROVIDER_PROVIDER_INTERNAL_H_
 #define KEYHOLD_TOKENS_PROVIDER_PROVIDER_INTERNAL_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <source_location>
 #include <string_view>
 
@@ -53,6 +57,7 @@ enum class ErrorReason : uint32_t {
   kInvalidArgument = 3,  // A malformed parameter or call.
   kNoPrivateKey = 4,     // A private operation on a public-only key.
   kInternal = 5,         // An OpenSSL call that should not fail did.
+  kKeyUnavailable = 6,   // The key could not be found or fetched (module).
 };
 const OSSL_ITEM* ReasonStrings();
 
@@ -77,7 +82,9 @@ class ProviderContext {
  public:
   ProviderContext(const OSSL_CORE_HANDLE* handle, OSSL_LIB_CTX* libctx,
                   CoreErrorFunctions errors);
-  ~ProviderContext();
+  // Virtual: the loadable module extends the context with its agent
+  // connection and deletes it through this type in its teardown.
+  virtual ~ProviderContext();
   ProviderContext(const ProviderContext&) = delete;
   ProviderContext& operator=(const ProviderContext&) = delete;
 
@@ -89,6 +96,10 @@ class ProviderContext {
   // The library context this instance was loaded into. Digests and
   // default-provider keys the provider makes live here.
   OSSL_LIB_CTX* libctx() const { return libctx_; }
+
+  // The live instance holding a pending signer under `handle`, else null.
+  // For keymgmt load, which gets an object reference but no provctx.
+  static ProviderContext* HolderOfPendingSigner(uint64_t handle);
 
   absl::StatusOr<uint64_t> AddPendingSigner(std::shared_ptr<Signer> signer);
   // Removes and returns the signer registered under `handle`; null if none.
@@ -133,6 +144,27 @@ EvpPkeyPtr ShareKey(EVP_PKEY* key);
 
 const OSSL_DISPATCH* KeymgmtFunctions(KeyFamily family);
 const OSSL_DISPATCH* SignatureFunctions(KeyFamily family);
+
+// The OSSL_OP_KEYMGMT and OSSL_OP_SIGNATURE answers of query_operation,
+// shared by the built-in provider and the loadable module.
+const OSSL_ALGORITHM* KeymgmtAlgorithms();
+const OSSL_ALGORITHM* SignatureAlgorithms();
+
+// The core's error functions found in the dispatch table `in` handed to
+// OSSL_provider_init.
+CoreErrorFunctions CoreErrorFunctionsFrom(const OSSL_DISPATCH* in);
+
+// An object reference (provider-object(7)) for a pending signer handle, as
+// a store or decoder passes it to OpenSSL and OpenSSL passes it back to
+// keymgmt load. 16 bytes: a magic prefix and the handle. Never 8 bytes,
+// because the default provider's keymgmt load takes an 8-byte reference to
+// be a pointer to its own key data, and libcrypto may offer it ours.
+inline constexpr size_t kSignerReferenceSize = 16;
+std::array<uint8_t, kSignerReferenceSize> EncodeSignerReference(
+    uint64_t handle);
+// The handle in `reference`, or nullopt if it is not one of ours.
+std::optional<uint64_t> DecodeSignerReference(const void* reference,
+                                              size_t size);
 
 // Builds one dispatch entry; `Fn` is OpenSSL's OSSL_FUNC_*_fn type for `id`,
 // so a function with the wrong signature does not compile.

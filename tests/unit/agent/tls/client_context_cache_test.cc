@@ -110,9 +110,9 @@ TEST_F(ClientContextCacheTest, ChangedTrustFileBuildsNewContext) {
 TEST_F(ClientContextCacheTest, MissingTrustFileIsNotFound) {
   TlsSettings settings = Settings();
   settings.trust = {.file = env_->File("absent.pem")};
-  EXPECT_THAT(ClientContextCache().Get(settings),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("trust anchors file")));
+  EXPECT_THAT(
+      ClientContextCache().Get(settings),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("trust anchors file")));
 }
 
 TEST_F(ClientContextCacheTest, TrustBundleWithoutCertificatesIsRefused) {
@@ -137,9 +137,9 @@ TEST_F(ClientContextCacheTest, UnknownCipherIsInvalidArgument) {
                        HasSubstr("cipher list \"NO-SUCH-CIPHER\"")));
   settings = Settings();
   settings.ciphersuites = "TLS_NO_SUCH_SUITE";
-  EXPECT_THAT(ClientContext::New(settings),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("ciphersuites")));
+  EXPECT_THAT(
+      ClientContext::New(settings),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ciphersuites")));
 }
 
 TEST_F(ClientContextCacheTest, KeyThatDoesNotFitCertificateIsRefused) {

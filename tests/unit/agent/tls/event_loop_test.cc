@@ -24,9 +24,7 @@ using ::testing::ElementsAre;
 
 class EventLoopTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(loop_, EventLoop::Start());
-  }
+  void SetUp() override { ASSERT_OK_AND_ASSIGN(loop_, EventLoop::Start()); }
 
   // Runs `fn` on the loop thread and waits for it.
   template <typename Fn>
@@ -104,9 +102,8 @@ TEST_F(EventLoopTest, TimersFireInDeadlineOrderAndCancelledOnesDoNot) {
 }
 
 TEST_F(EventLoopTest, InfiniteDelayIsNeverScheduled) {
-  RunOnLoop([&] {
-    EXPECT_EQ(loop_->RunAfter(absl::InfiniteDuration(), [] {}), 0u);
-  });
+  RunOnLoop(
+      [&] { EXPECT_EQ(loop_->RunAfter(absl::InfiniteDuration(), [] {}), 0u); });
 }
 
 // Counts readiness of an eventfd and answers shutdown.
@@ -170,14 +167,12 @@ TEST_F(EventLoopTest, WatchedFdDispatchesUntilInterestIsZero) {
 TEST_F(EventLoopTest, ShutdownRunsPendingTasksAndTellsWatchers) {
   UniqueFd event(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   auto handler = std::make_shared<CountingHandler>(*loop_, event.get());
-  RunOnLoop([&] {
-    ASSERT_THAT(loop_->Watch(event.get(), 0, handler), IsOk());
-  });
+  RunOnLoop(
+      [&] { ASSERT_THAT(loop_->Watch(event.get(), 0, handler), IsOk()); });
   std::atomic<bool> pending_ran{false};
   bool timer_ran = false;
-  RunOnLoop([&] {
-    loop_->RunAfter(absl::Hours(1), [&] { timer_ran = true; });
-  });
+  RunOnLoop(
+      [&] { loop_->RunAfter(absl::Hours(1), [&] { timer_ran = true; }); });
   loop_->Post([&] { pending_ran = true; });
   loop_.reset();
   EXPECT_TRUE(pending_ran.load());

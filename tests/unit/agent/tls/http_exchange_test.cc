@@ -38,10 +38,9 @@ class HttpExchangeTest : public TlsFixture {
                             .close_without_notify = close_without_notify});
   }
 
-  absl::StatusOr<HttpResponse> FetchFrom(uint16_t port,
-                                         const HttpRequestSpec& request = {},
-                                         absl::Duration timeout =
-                                             absl::Seconds(10)) {
+  absl::StatusOr<HttpResponse> FetchFrom(
+      uint16_t port, const HttpRequestSpec& request = {},
+      absl::Duration timeout = absl::Seconds(10)) {
     return Fetch(*loop_, *contexts_, env_->SettingsFor(client_, port), request,
                  timeout);
   }
@@ -161,8 +160,9 @@ TEST_F(HttpExchangeTest, InvalidRequestFailsBeforeDialing) {
       HttpServer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
   HttpRequestSpec request;
   request.headers = {{"X-Evil", "a\r\nInjected: 1"}};
-  EXPECT_THAT(FetchFrom(server->port(), request),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line break")));
+  EXPECT_THAT(
+      FetchFrom(server->port(), request),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line break")));
   EXPECT_EQ(server->handshakes(), 0);
 }
 

@@ -62,9 +62,9 @@ TEST(SerializeHttpRequestTest, EmptyPostStillSaysLengthZero) {
 TEST(SerializeHttpRequestTest, RefusesHeaderInjection) {
   HttpRequestSpec spec;
   spec.headers = {{"X-Note", "a\r\nX-Evil: 1"}};
-  EXPECT_THAT(SerializeHttpRequest(spec, "h", 443),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("line break")));
+  EXPECT_THAT(
+      SerializeHttpRequest(spec, "h", 443),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line break")));
   spec.headers = {{"X Bad", "v"}};
   EXPECT_THAT(SerializeHttpRequest(spec, "h", 443),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -91,15 +91,16 @@ TEST(SerializeHttpRequestTest, RefusesBadMethodAndPath) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("must start with '/'")));
   spec.path = "/a b";
-  EXPECT_THAT(SerializeHttpRequest(spec, "h", 443),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("no spaces")));
+  EXPECT_THAT(
+      SerializeHttpRequest(spec, "h", 443),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no spaces")));
 }
 
 TEST(HttpResponseTest, HeaderLookupIgnoresCase) {
   HttpResponse response;
   response.headers = {{"Content-Type", "text/plain"}, {"X-A", "1"}};
-  EXPECT_THAT(response.Header("content-type"), Optional(absl::string_view("text/plain")));
+  EXPECT_THAT(response.Header("content-type"),
+              Optional(absl::string_view("text/plain")));
   EXPECT_EQ(response.Header("missing"), std::nullopt);
 }
 

@@ -101,20 +101,21 @@ TEST(HttpResponseParserTest, BodyWithoutLengthRunsToEof) {
 
 TEST(HttpResponseParserTest, InterimResponsesAreSkipped) {
   HttpResponseParser parser(false, kLimit);
-  ASSERT_THAT(parser.Feed("HTTP/1.1 100 Continue\r\n\r\n"
-                          "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
-                          "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"),
-              IsOk());
+  ASSERT_THAT(
+      parser.Feed("HTTP/1.1 100 Continue\r\n\r\n"
+                  "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                  "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"),
+      IsOk());
   ASSERT_TRUE(parser.complete());
   HttpResponse response = parser.TakeResponse();
   EXPECT_EQ(response.status, 201);
-  EXPECT_THAT(response.headers,
-              ElementsAre(HttpHeader{"Content-Length", "2"}));
+  EXPECT_THAT(response.headers, ElementsAre(HttpHeader{"Content-Length", "2"}));
 }
 
 TEST(HttpResponseParserTest, HeadAnd204And304HaveNoBody) {
   HttpResponseParser head(true, kLimit);
-  ASSERT_THAT(head.Feed("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n"), IsOk());
+  ASSERT_THAT(head.Feed("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n"),
+              IsOk());
   EXPECT_TRUE(head.complete());
   HttpResponseParser no_content(false, kLimit);
   ASSERT_THAT(no_content.Feed("HTTP/1.1 204 No Content\r\n\r\n"), IsOk());
@@ -149,8 +150,9 @@ TEST(HttpResponseParserTest, ChunkedBodyOverLimitIsRefused) {
 
 TEST(HttpResponseParserTest, UnframedBodyOverLimitIsRefused) {
   HttpResponseParser parser(false, 4);
-  EXPECT_THAT(parser.Feed("HTTP/1.1 200 OK\r\n\r\nabcdef"),
-              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("limit")));
+  EXPECT_THAT(
+      parser.Feed("HTTP/1.1 200 OK\r\n\r\nabcdef"),
+      StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("limit")));
 }
 
 TEST(HttpResponseParserTest, HugeHeadersAreRefused) {
@@ -163,9 +165,9 @@ TEST(HttpResponseParserTest, HugeHeadersAreRefused) {
 
 TEST(HttpResponseParserTest, MalformedStatusLineIsDataLoss) {
   HttpResponseParser parser(false, kLimit);
-  EXPECT_THAT(parser.Feed("SSH-2.0-OpenSSH_9.2\r\n"),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("bad status line")));
+  EXPECT_THAT(
+      parser.Feed("SSH-2.0-OpenSSH_9.2\r\n"),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("bad status line")));
 }
 
 TEST(HttpResponseParserTest, ConflictingContentLengthsAreDataLoss) {
@@ -192,8 +194,9 @@ TEST(HttpResponseParserTest, NothingAtAllIsDataLoss) {
 
 TEST(HttpResponseParserTest, BytesAfterCompleteResponseAreIgnored) {
   HttpResponseParser parser(false, kLimit);
-  ASSERT_THAT(parser.Feed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"),
-              IsOk());
+  ASSERT_THAT(
+      parser.Feed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"),
+      IsOk());
   ASSERT_TRUE(parser.complete());
   ASSERT_THAT(parser.Feed("more"), IsOk());
   EXPECT_EQ(parser.TakeResponse().body, "ok");

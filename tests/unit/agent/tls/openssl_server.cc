@@ -76,8 +76,8 @@ absl::StatusOr<std::unique_ptr<OpensslServer>> OpensslServer::Start(
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("openssl s_server did not start listening: ", server->log()));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "openssl s_server did not start listening: ", server->log()));
 }
 
 OpensslServer::~OpensslServer() {

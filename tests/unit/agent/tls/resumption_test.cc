@@ -88,11 +88,10 @@ TEST_F(CrossTargetResumptionTest, SessionsDoNotCrossTargets) {
       HttpResponse first,
       Fetch(*loop_, *contexts_, env_->SettingsFor(client, first_server->port()),
             {}, absl::Seconds(10)));
-  ASSERT_OK_AND_ASSIGN(
-      HttpResponse second,
-      Fetch(*loop_, *contexts_,
-            env_->SettingsFor(client, second_server->port()), {},
-            absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(HttpResponse second,
+                       Fetch(*loop_, *contexts_,
+                             env_->SettingsFor(client, second_server->port()),
+                             {}, absl::Seconds(10)));
   EXPECT_FALSE(second.handshake.session_reused);
   EXPECT_EQ(client.signatures(), 2u);
 }

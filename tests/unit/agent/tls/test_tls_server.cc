@@ -33,13 +33,15 @@ struct TestTlsServer::Connection {
 namespace {
 
 absl::StatusOr<UniqueFd> ListenOnLoopback(uint16_t& port) {
-  UniqueFd socket(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  UniqueFd socket(
+      ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   sockaddr_in address = {};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof(address);
   if (!socket.valid() ||
-      ::bind(socket.get(), reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      ::bind(socket.get(), reinterpret_cast<sockaddr*>(&address), length) !=
+          0 ||
       ::listen(socket.get(), 512) != 0 ||
       ::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&address),
                     &length) != 0) {
@@ -80,8 +82,8 @@ absl::Status TestTlsServer::Listen() {
                                      sizeof(kSessionContext)) != 1) {
     return OpenSslError("configuring the test server");
   }
-  SSL_CTX_set_verify(ctx_.get(),
-                     SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  SSL_CTX_set_verify(
+      ctx_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_mode(ctx_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
                                    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   absl::StatusOr<UniqueFd> listener = ListenOnLoopback(port_);
@@ -234,10 +236,9 @@ bool TestTlsServer::Service(Connection& connection) {
     }
     connection.out.erase(0, written);
   }
-  const bool done =
-      (options_.mode == Mode::kEcho && connection.peer_closed) ||
-      (options_.mode == Mode::kHttp && connection.responded) ||
-      connection.peer_closed;
+  const bool done = (options_.mode == Mode::kEcho && connection.peer_closed) ||
+                    (options_.mode == Mode::kHttp && connection.responded) ||
+                    connection.peer_closed;
   if (!done) return true;
   if (!(options_.mode == Mode::kHttp && options_.close_without_notify)) {
     SSL_shutdown(ssl);

@@ -14,10 +14,10 @@ void TlsFixture::SetUp() {
 absl::StatusOr<std::unique_ptr<OpensslServer>> TlsFixture::StartOpensslServer(
     const std::vector<std::string>& extra) {
   std::vector<std::string> args = {
-      "-Verify",  "1",
-      "-CAfile",  env_->client_ca_file(),
-      "-cert",    env_->server_certificate_file(),
-      "-key",     env_->server_key_file(),
+      "-Verify", "1",
+      "-CAfile", env_->client_ca_file(),
+      "-cert",   env_->server_certificate_file(),
+      "-key",    env_->server_key_file(),
   };
   args.insert(args.end(), extra.begin(), extra.end());
   return OpensslServer::Start(

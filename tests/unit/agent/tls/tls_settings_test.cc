@@ -101,9 +101,9 @@ TEST_F(TlsSettingsTest, RefusesIpLiteralAsSni) {
 TEST_F(TlsSettingsTest, RequiresClientKeyAndCertificate) {
   TlsSettings settings = ValidSettings();
   settings.client_key = nullptr;
-  EXPECT_THAT(ValidateTlsSettings(settings),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("client key")));
+  EXPECT_THAT(
+      ValidateTlsSettings(settings),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("client key")));
   settings = ValidSettings();
   settings.certificate_chain.clear();
   EXPECT_THAT(ValidateTlsSettings(settings),

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "agent/tls/unique_fd.h"
 #include "tokens/openssl_error.h"
 #include "tokens/software_signer.h"
@@ -59,7 +60,8 @@ absl::StatusOr<uint16_t> UnusedPort() {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof(address);
   if (!socket.valid() ||
-      ::bind(socket.get(), reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      ::bind(socket.get(), reinterpret_cast<sockaddr*>(&address), length) !=
+          0 ||
       ::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&address),
                     &length) != 0) {
     return absl::InternalError("finding an unused port");
@@ -74,6 +76,15 @@ int ThreadCount() {
     ++count;
   }
   return count;
+}
+
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return true;
 }
 
 absl::StatusOr<std::unique_ptr<TlsTestEnv>> TlsTestEnv::Create() {
@@ -105,12 +116,12 @@ absl::Status TlsTestEnv::Init() {
       GenerateTestKey(nullptr, KeyType::kEcP256);
   if (!server_key.ok()) return server_key.status();
   server_key_ = *std::move(server_key);
-  absl::StatusOr<X509Ptr> server_certificate = IssueCertificate(
-      server_ca_.certificate.get(), {.key = server_ca_.key.get()},
-      server_key_.get(),
-      {.common_name = kServerName,
-       .purpose = CertificatePurpose::kServer,
-       .dns_names = {kServerName}});
+  absl::StatusOr<X509Ptr> server_certificate =
+      IssueCertificate(server_ca_.certificate.get(),
+                       {.key = server_ca_.key.get()}, server_key_.get(),
+                       {.common_name = kServerName,
+                        .purpose = CertificatePurpose::kServer,
+                        .dns_names = {kServerName}});
   if (!server_certificate.ok()) return server_certificate.status();
   server_certificate_ = *std::move(server_certificate);
   server_ca_pem_ = CertificatePem(server_ca_.certificate.get());
@@ -153,8 +164,8 @@ agent::tls::TlsSettings TlsTestEnv::SettingsFor(const ClientKey& client,
   settings.client_key = client.key.get();
   settings.certificate_chain = {client.certificate.get()};
   settings.trust.pem_bundle = server_ca_pem_;
-  settings.timeouts.connect = absl::Seconds(5);
-  settings.timeouts.handshake = absl::Seconds(5);
+  settings.timeouts.connect = absl::Seconds(30);
+  settings.timeouts.handshake = absl::Seconds(30);
   settings.timeouts.idle = absl::Seconds(30);
   return settings;
 }

@@ -7,11 +7,13 @@
 #define KEYHOLD_TESTS_UNIT_AGENT_TLS_TLS_TEST_ENV_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "agent/tls/tls_settings.h"
 #include "tests/testing/fake_signers.h"
 #include "tests/testing/openssl_cli.h"
@@ -27,8 +29,8 @@ inline constexpr char kServerName[] = "localhost";
 
 struct ClientKey {
   std::shared_ptr<RecordingSigner> signer;  // calls().size(): signatures
-  EvpPkeyPtr key;                            // keyhold provider key
-  X509Ptr certificate;                       // from the client CA
+  EvpPkeyPtr key;                           // keyhold provider key
+  X509Ptr certificate;                      // from the client CA
 
   size_t signatures() const { return signer->calls().size(); }
 };
@@ -46,7 +48,8 @@ class TlsTestEnv {
   absl::StatusOr<ClientKey> MakeClientKey(KeyType type);
 
   // Settings to reach a local server on `port` with `client`: host
-  // 127.0.0.1, SNI "localhost", trust = the server CA, short timeouts.
+  // 127.0.0.1, SNI "localhost", trust = the server CA, timeouts generous
+  // enough for a loaded machine (tests of timeouts set their own).
   agent::tls::TlsSettings SettingsFor(const ClientKey& client,
                                       uint16_t port) const;
 
@@ -57,7 +60,9 @@ class TlsTestEnv {
   const std::string& server_ca_pem() const { return server_ca_pem_; }
 
   // PEM files for s_server.
-  std::string server_certificate_file() const { return dir_.File("server.pem"); }
+  std::string server_certificate_file() const {
+    return dir_.File("server.pem");
+  }
   std::string server_key_file() const { return dir_.File("server.key"); }
   std::string client_ca_file() const { return dir_.File("client-ca.pem"); }
   std::string File(std::string_view name) const { return dir_.File(name); }
@@ -85,6 +90,10 @@ absl::StatusOr<uint16_t> UnusedPort();
 
 // The number of threads in this process (/proc/self/task).
 int ThreadCount();
+
+// Polls `condition` until it holds or `timeout` passes; its last answer.
+bool WaitUntil(const std::function<bool()>& condition,
+               absl::Duration timeout = absl::Seconds(10));
 
 }  // namespace keyhold::testing
 

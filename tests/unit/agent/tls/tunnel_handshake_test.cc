@@ -40,9 +40,9 @@ TEST_P(TunnelHandshakeTest, ReportsNegotiatedFactsAndSignsOnce) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<OpensslServer> server,
                        StartOpensslServer({GetParam().server_flag, "-www"}));
   auto probe = TunnelProbe::Create();
-  ASSERT_OK_AND_ASSIGN(
-      std::shared_ptr<Tunnel> tunnel,
-      probe->Open(*loop_, *contexts_, env_->SettingsFor(client, server->port())));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Tunnel> tunnel,
+                       probe->Open(*loop_, *contexts_,
+                                   env_->SettingsFor(client, server->port())));
   ASSERT_TRUE(probe->WaitEstablished()) << probe->WaitClosed();
   const HandshakeFacts facts = *probe->facts();
   EXPECT_EQ(facts.protocol, GetParam().protocol);
@@ -107,22 +107,20 @@ TEST_F(TunnelNegotiationTest, AlpnReportsServerChoice) {
 }
 
 TEST_F(TunnelNegotiationTest, Tls13CiphersuiteRestrictionIsHonoured) {
-  ASSERT_OK_AND_ASSIGN(
-      HandshakeFacts facts,
-      Negotiate({"-www"}, [](TlsSettings& settings) {
-        settings.ciphersuites = "TLS_CHACHA20_POLY1305_SHA256";
-      }));
+  ASSERT_OK_AND_ASSIGN(HandshakeFacts facts,
+                       Negotiate({"-www"}, [](TlsSettings& settings) {
+                         settings.ciphersuites = "TLS_CHACHA20_POLY1305_SHA256";
+                       }));
   EXPECT_EQ(facts.protocol, "TLSv1.3");
   EXPECT_EQ(facts.cipher, "TLS_CHACHA20_POLY1305_SHA256");
 }
 
 TEST_F(TunnelNegotiationTest, Tls12CipherListRestrictionIsHonoured) {
-  ASSERT_OK_AND_ASSIGN(
-      HandshakeFacts facts,
-      Negotiate({"-www"}, [](TlsSettings& settings) {
-        settings.max_version = TlsVersion::kTls12;
-        settings.cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256";
-      }));
+  ASSERT_OK_AND_ASSIGN(HandshakeFacts facts,
+                       Negotiate({"-www"}, [](TlsSettings& settings) {
+                         settings.max_version = TlsVersion::kTls12;
+                         settings.cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256";
+                       }));
   EXPECT_EQ(facts.protocol, "TLSv1.2");
   EXPECT_EQ(facts.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
 }

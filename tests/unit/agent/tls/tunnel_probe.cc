@@ -73,9 +73,9 @@ absl::Status TunnelProbe::WaitClosed(absl::Duration timeout) {
     return closed_.has_value();
   };
   if (!mu_.AwaitWithTimeout(absl::Condition(&done), timeout)) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "the test waited ", absl::FormatDuration(timeout),
-        " for the tunnel to close"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("the test waited ", absl::FormatDuration(timeout),
+                     " for the tunnel to close"));
   }
   return *closed_;
 }

@@ -56,8 +56,9 @@ TEST_F(TunnelRelayTest, EchoRoundTripWithHalfClose) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TestTlsServer> server,
                        StartTestServer({.mode = TestTlsServer::Mode::kEcho}));
   auto probe = TunnelProbe::Create();
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Tunnel> tunnel,
-                       probe->Open(*loop_, *contexts_, Settings(server->port())));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<Tunnel> tunnel,
+      probe->Open(*loop_, *contexts_, Settings(server->port())));
   const std::string payload = Pattern(1, 100000);
   ASSERT_THAT(tunnel->Write(payload.substr(0, 30000)), IsOk());
   ASSERT_THAT(tunnel->Write(payload.substr(30000)), IsOk());
@@ -79,16 +80,23 @@ TEST_F(TunnelRelayTest, HundredConcurrentTunnelsOnOneLoopThread) {
   const int threads_before = ThreadCount();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TestTlsServer> server,
                        StartTestServer({.mode = TestTlsServer::Mode::kEcho}));
+  // 100 handshakes queue up behind one another on both single-threaded
+  // ends; on a loaded machine (or under sanitizers) that takes a while.
+  TlsSettings settings = Settings(server->port());
+  settings.timeouts.handshake = absl::Seconds(120);
+  constexpr absl::Duration kPatience = absl::Seconds(120);
   std::vector<std::shared_ptr<TunnelProbe>> probes;
   std::vector<std::shared_ptr<Tunnel>> tunnels;
   for (int i = 0; i < kTunnels; ++i) {
     probes.push_back(TunnelProbe::Create());
-    ASSERT_OK_AND_ASSIGN(
-        std::shared_ptr<Tunnel> tunnel,
-        probes.back()->Open(*loop_, *contexts_, Settings(server->port())));
+    ASSERT_OK_AND_ASSIGN(std::shared_ptr<Tunnel> tunnel,
+                         probes.back()->Open(*loop_, *contexts_, settings));
     tunnels.push_back(std::move(tunnel));
   }
-  for (auto& probe : probes) ASSERT_TRUE(probe->WaitEstablished());
+  for (auto& probe : probes) {
+    ASSERT_TRUE(probe->WaitEstablished(kPatience))
+        << probe->WaitClosed(absl::ZeroDuration());
+  }
   // All open at once: still one loop thread (plus the test server's).
   EXPECT_EQ(ThreadCount(), threads_before + 1);
   for (int i = 0; i < kTunnels; ++i) {
@@ -96,7 +104,7 @@ TEST_F(TunnelRelayTest, HundredConcurrentTunnelsOnOneLoopThread) {
     tunnels[i]->CloseWrite();
   }
   for (int i = 0; i < kTunnels; ++i) {
-    ASSERT_THAT(probes[i]->WaitClosed(absl::Seconds(20)), IsOk()) << i;
+    ASSERT_THAT(probes[i]->WaitClosed(kPatience), IsOk()) << i;
     EXPECT_TRUE(probes[i]->data() == Pattern(i, kBytesEach))
         << "tunnel " << i << " got " << probes[i]->data().size() << " bytes";
     EXPECT_THAT(probes[i]->callback_threads(), ElementsAre(loop_->thread_id()));
@@ -150,10 +158,10 @@ TEST_F(TunnelRelayTest, FullBufferRefusesThenSignalsWritable) {
       std::shared_ptr<Tunnel> tunnel,
       Tunnel::Open(*loop_, *contexts_, Settings(server->port()),
                    std::move(callbacks), {.write_buffer_limit = kLimit}));
-  ASSERT_TRUE(observed->closed.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  EXPECT_THAT(observed->refused,
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       HasSubstr("write buffer is full")));
+  ASSERT_TRUE(
+      observed->closed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(observed->refused, StatusIs(absl::StatusCode::kResourceExhausted,
+                                          HasSubstr("write buffer is full")));
   EXPECT_TRUE(observed->writable_called);
   EXPECT_THAT(observed->end, IsOk());
   EXPECT_EQ(observed->echoed, first + second);
@@ -163,17 +171,15 @@ TEST_F(TunnelRelayTest, PausedReadingHoldsDataUntilResumed) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TestTlsServer> server,
                        StartTestServer({.mode = TestTlsServer::Mode::kEcho}));
   auto probe = TunnelProbe::Create();
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Tunnel> tunnel,
-                       probe->Open(*loop_, *contexts_, Settings(server->port())));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<Tunnel> tunnel,
+      probe->Open(*loop_, *contexts_, Settings(server->port())));
   ASSERT_TRUE(probe->WaitEstablished());
   tunnel->PauseReading();
   const std::string payload = Pattern(3, 5000);
   ASSERT_THAT(tunnel->Write(payload), IsOk());
   // The echo comes back to the socket, but nobody reads it.
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (server->bytes_received() < 5000 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  ASSERT_TRUE(WaitUntil([&] { return server->bytes_received() == 5000; }));
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(probe->data(), "");
   tunnel->ResumeReading();
@@ -193,9 +199,8 @@ TEST_F(TunnelRelayTest, IdleTunnelTimesOut) {
                        probe->Open(*loop_, *contexts_, settings));
   ASSERT_TRUE(probe->WaitEstablished());
   const absl::Time established = absl::Now();
-  EXPECT_THAT(probe->WaitClosed(),
-              StatusIs(absl::StatusCode::kDeadlineExceeded,
-                       HasSubstr("idle for 200ms")));
+  EXPECT_THAT(probe->WaitClosed(), StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                            HasSubstr("idle for 200ms")));
   EXPECT_GE(absl::Now() - established, absl::Milliseconds(150));
 }
 
@@ -203,13 +208,14 @@ TEST_F(TunnelRelayTest, CloseEndsTheTunnelAndRefusesWrites) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TestTlsServer> server,
                        StartTestServer({.mode = TestTlsServer::Mode::kEcho}));
   auto probe = TunnelProbe::Create();
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Tunnel> tunnel,
-                       probe->Open(*loop_, *contexts_, Settings(server->port())));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<Tunnel> tunnel,
+      probe->Open(*loop_, *contexts_, Settings(server->port())));
   ASSERT_TRUE(probe->WaitEstablished());
   tunnel->Close();
-  EXPECT_THAT(tunnel->Write("x"),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("is closed")));
+  EXPECT_THAT(
+      tunnel->Write("x"),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is closed")));
   EXPECT_THAT(probe->WaitClosed(), IsOk());
 }
 
@@ -220,8 +226,9 @@ TEST_F(TunnelRelayTest, UncleanServerCloseIsReportedAsPossibleTruncation) {
                        .response = "HTTP/1.0 200 OK\r\n\r\nall of it",
                        .close_without_notify = true}));
   auto probe = TunnelProbe::Create();
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Tunnel> tunnel,
-                       probe->Open(*loop_, *contexts_, Settings(server->port())));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<Tunnel> tunnel,
+      probe->Open(*loop_, *contexts_, Settings(server->port())));
   ASSERT_THAT(tunnel->Write("GET / HTTP/1.0\r\n\r\n"), IsOk());
   EXPECT_THAT(probe->WaitClosed(), IsOk());
   EXPECT_EQ(probe->data(), "HTTP/1.0 200 OK\r\n\r\nall of it");
@@ -235,17 +242,18 @@ TEST_F(TunnelRelayTest, LoopShutdownCancelsOpenTunnels) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TestTlsServer> server,
                        StartTestServer({.mode = TestTlsServer::Mode::kEcho}));
   auto probe = TunnelProbe::Create();
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Tunnel> tunnel,
-                       probe->Open(*loop_, *contexts_, Settings(server->port())));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<Tunnel> tunnel,
+      probe->Open(*loop_, *contexts_, Settings(server->port())));
   ASSERT_TRUE(probe->WaitEstablished());
   tunnel->PauseReading();  // Paused tunnels are told too.
   loop_.reset();
   EXPECT_THAT(probe->WaitClosed(absl::ZeroDuration()),
               StatusIs(absl::StatusCode::kCancelled,
                        HasSubstr("event loop is shutting down")));
-  EXPECT_THAT(tunnel->Write("x"),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("is closed")));
+  EXPECT_THAT(
+      tunnel->Write("x"),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is closed")));
 }
 
 }  // namespace

@@ -1,0 +1,116 @@
+// Session resumption per (key, target) against `openssl s_server -Verify 1
+// -www`, whose page says "New" or "Reused" from the server's side.
+//
+// "A resumed connection makes no token signature" is shown without a
+// counter in the token: after a full and a resumed request, the key is
+// destroyed on the token behind the agent's back (this process opens the
+// token itself). A further resumed request still succeeds, so it needed
+// no signature; a full handshake with the same key then fails, which
+// shows the agent really could not have signed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/tls/peer_process.h"
+#include "tests/integration/tls/tls_pki.h"
+#include "tests/status_matchers.h"
+#include "tokens/token.h"
+
+namespace keyhold::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A PKI per test: each destroys keys.
+class ResumptionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(pki_, TlsPki::Create());
+    // Resumption allowed: TLS 1.3 tickets, TLS 1.2 tickets and session ids.
+    ASSERT_OK_AND_ASSIGN(
+        server_, StartOpensslServer({"-cert", pki_->File("server.pem"), "-key",
+                                     pki_->File("server.key"), "-CAfile", pki_->File("root.pem"),
+                                     "-Verify", "1", "-www"},
+                                    pki_->File("s_server.log")));
+  }
+
+  CliResult Request(const std::string& key, const std::string& min, const std::string& max) {
+    return pki_->Keyhold({"request", absl::StrCat("https://localhost:", server_->port(), "/"),
+                          "--key", key, "--cacert", pki_->File("root.pem"), "--tls-min", min,
+                          "--tls-max", max, "-v"});
+  }
+
+  // Destroys the key (and its certificate) on the token through a session
+  // of this process; the agent keeps its own handle to the key.
+  absl::Status DestroyKeyBehindAgentsBack(const std::string& label) {
+    absl::StatusOr<std::unique_ptr<Token>> token =
+        Token::Open(pki_->agent.process->token().config());
+    if (!token.ok()) return token.status();
+    absl::StatusOr<KeyInfo> key = (*token)->FindKeyByLabel(label);
+    if (!key.ok()) return key.status();
+    return (*token)->DeleteKey(*key);
+  }
+
+  // Full, then resumed, then (key destroyed) resumed again, then a full
+  // handshake that must fail.
+  void CheckResumptionSignsNothing(const std::string& key, const std::string& version,
+                                   const std::string& other_version) {
+    const std::string protocol = absl::StrCat("TLSv", version);
+    CliResult first = Request(key, version, version);
+    ASSERT_EQ(first.exit_code, 0) << Describe(first);
+    EXPECT_THAT(first.err, HasSubstr(absl::StrCat(protocol, ", cipher ")));
+    EXPECT_THAT(first.err, HasSubstr("full handshake"));
+    EXPECT_THAT(first.out, HasSubstr(absl::StrCat("New, ", protocol)));
+
+    CliResult second = Request(key, version, version);
+    ASSERT_EQ(second.exit_code, 0) << Describe(second);
+    EXPECT_THAT(second.err, HasSubstr("session resumed"));
+    EXPECT_THAT(second.out, HasSubstr(absl::StrCat("Reused, ", protocol)));
+    EXPECT_THAT(pki_->agent.process->ReadAuditLog(), HasSubstr("resumed=yes"));
+
+    ASSERT_THAT(DestroyKeyBehindAgentsBack(key), IsOk());
+    CliResult third = Request(key, version, version);
+    EXPECT_EQ(third.exit_code, 0) << "a resumed handshake needed the key: " << Describe(third);
+    EXPECT_THAT(third.err, HasSubstr("session resumed"));
+    EXPECT_THAT(third.out, HasSubstr(absl::StrCat("Reused, ", protocol)));
+
+    // The other version is another client context with no session: a full
+    // handshake, which needs the destroyed key.
+    CliResult control = Request(key, other_version, other_version);
+    EXPECT_NE(control.exit_code, 0) << "a full handshake worked without the key: "
+                                    << Describe(control);
+    EXPECT_THAT(control.out, Not(HasSubstr("New, ")));
+    EXPECT_THAT(control.err, HasSubstr("signer failed"));
+    EXPECT_THAT(control.err, HasSubstr("private key is no longer on token"));
+  }
+
+  std::unique_ptr<TlsPki> pki_;
+  std::unique_ptr<PeerProcess> server_;
+};
+
+TEST_F(ResumptionTest, Tls13TicketResumesAndTheTokenSignsNothing) {
+  CheckResumptionSignsNothing("client", "1.3", "1.2");
+}
+
+TEST_F(ResumptionTest, Tls12SessionResumesAndTheTokenSignsNothing) {
+  CheckResumptionSignsNothing("client2", "1.2", "1.3");
+}
+
+TEST_F(ResumptionTest, SessionsAreKeptPerKey) {
+  // Another key to the same target does not get the first key's session.
+  CliResult a = pki_->Keyhold({"request", absl::StrCat("https://localhost:", server_->port(), "/"),
+                               "--key", "client", "--cacert", pki_->File("root.pem"), "-v"});
+  ASSERT_EQ(a.exit_code, 0) << Describe(a);
+  CliResult b = pki_->Keyhold({"request", absl::StrCat("https://localhost:", server_->port(), "/"),
+                               "--key", "client2", "--cacert", pki_->File("root.pem"), "-v"});
+  ASSERT_EQ(b.exit_code, 0) << Describe(b);
+  EXPECT_THAT(b.err, HasSubstr("full handshake"));
+  EXPECT_THAT(b.out, HasSubstr("New, "));
+}
+
+}  // namespace
+}  // namespace keyhold::testing
