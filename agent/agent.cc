@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <atomic>
 #include <iostream>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -146,8 +148,25 @@ void Agent::OnConnection(int fd) {
 void Agent::Shutdown(absl::Duration grace) {
   listener_->Stop();
   server_->GetHealthCheckService()->SetServingStatus(false);
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  // gRPC's Shutdown waits for calls in flight (up to `grace`) and then for
+  // every client to hang up, which an idle client may never do. Once no
+  // call is left, idle connections are cut.
+  std::atomic<bool> done{false};
+  std::thread drain([this, grace, &done] {
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+    done = true;
+  });
+  const absl::Time settle = absl::Now() + absl::Milliseconds(200);
+  bool disconnected = false;
+  while (!done) {
+    if (!disconnected && absl::Now() > settle && connections_.active_calls() == 0) {
+      connections_.DisconnectAll();
+      disconnected = true;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  drain.join();
   audit_->Record({nullptr, "agent.stop", "", "", "", absl::OkStatus()});
 }
 

@@ -8,6 +8,7 @@
 #ifndef KEYHOLD_AGENT_CONNECTION_REGISTRY_H_
 #define KEYHOLD_AGENT_CONNECTION_REGISTRY_H_
 
+#include <atomic>
 #include <map>
 #include <string>
 
@@ -24,7 +25,29 @@ class ConnectionRegistry {
   // UNAUTHENTICATED if the peer is not a connection the agent accepted.
   absl::StatusOr<Caller> Lookup(const std::string& grpc_peer) const;
 
+  // Counts a call from its start to its end (RAII), so shutdown knows when
+  // only idle connections are left.
+  class ActiveCall {
+   public:
+    explicit ActiveCall(const ConnectionRegistry& registry) : registry_(registry) {
+      registry_.active_calls_.fetch_add(1);
+    }
+    ~ActiveCall() { registry_.active_calls_.fetch_sub(1); }
+    ActiveCall(const ActiveCall&) = delete;
+    ActiveCall& operator=(const ActiveCall&) = delete;
+
+   private:
+    const ConnectionRegistry& registry_;
+  };
+  int active_calls() const { return active_calls_.load(); }
+
+  // Shuts down (SHUT_RDWR) every client connection still open. Only for
+  // the end of a drain: gRPC waits for idle clients to hang up, and some
+  // (a process holding a channel it is not using) never do.
+  void DisconnectAll();
+
  private:
+  mutable std::atomic<int> active_calls_{0};
   mutable absl::Mutex mu_;
   std::map<int, Caller> callers_ ABSL_GUARDED_BY(mu_);
 };

@@ -33,7 +33,8 @@ class ConnectReactor final
     : public grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse> {
  public:
   ConnectReactor(TlsServiceImpl& service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context), link_(std::make_shared<Link>()) {
+      : service_(service), context_(context), active_(service.connections()),
+        link_(std::make_shared<Link>()) {
     absl::MutexLock lock(&link_->mu);
     link_->reactor = this;
     StartRead(&request_);
@@ -274,6 +275,7 @@ class ConnectReactor final
 
   TlsServiceImpl& service_;
   grpc::CallbackServerContext* const context_;
+  const ConnectionRegistry::ActiveCall active_;  // until OnDone
   const std::shared_ptr<Link> link_;
   v1::ConnectRequest request_;  // reads are sequential: one in flight
   bool opened_ = false;

@@ -47,33 +47,11 @@ const OSSL_ALGORITHM* QueryOperation(void* /*provctx*/, int operation_id,
 }
 
 const OSSL_PARAM* GettableParams(void* /*provctx*/) {
-  static const OSSL_PARAM kParams[] = {
-      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, nullptr, 0),
-      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
-      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, nullptr, 0),
-      OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, nullptr),
-      OSSL_PARAM_END,
-  };
-  return kParams;
+  return provider_internal::ProviderGettableParams();
 }
 
 int GetParams(void* /*provctx*/, OSSL_PARAM params[]) {
-  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
-  if (p != nullptr &&
-      OSSL_PARAM_set_utf8_ptr(p, "keyhold agent key provider") != 1) {
-    return 0;
-  }
-  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
-  if (p != nullptr && OSSL_PARAM_set_utf8_ptr(p, KEYHOLD_VERSION) != 1) {
-    return 0;
-  }
-  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
-  if (p != nullptr && OSSL_PARAM_set_utf8_ptr(p, KEYHOLD_VERSION) != 1) {
-    return 0;
-  }
-  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
-  if (p != nullptr && OSSL_PARAM_set_int(p, 1) != 1) return 0;
-  return 1;
+  return provider_internal::AnswerProviderParams(params, "keyhold agent key provider");
 }
 
 const OSSL_ITEM* GetReasonStrings(void* /*provctx*/) {

@@ -70,33 +70,11 @@ const OSSL_ALGORITHM* QueryOperation(void* /*provctx*/, int operation_id,
 }
 
 const OSSL_PARAM* GettableParams(void* /*provctx*/) {
-  static const OSSL_PARAM kParams[] = {
-      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, nullptr, 0),
-      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
-      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, nullptr, 0),
-      OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, nullptr),
-      OSSL_PARAM_END,
-  };
-  return kParams;
+  return provider_internal::ProviderGettableParams();
 }
 
 int GetParams(void* /*provctx*/, OSSL_PARAM params[]) {
-  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
-  if (p != nullptr &&
-      OSSL_PARAM_set_utf8_ptr(p, "keyhold Signer provider") != 1) {
-    return 0;
-  }
-  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
-  if (p != nullptr && OSSL_PARAM_set_utf8_ptr(p, KEYHOLD_VERSION) != 1) {
-    return 0;
-  }
-  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
-  if (p != nullptr && OSSL_PARAM_set_utf8_ptr(p, KEYHOLD_VERSION) != 1) {
-    return 0;
-  }
-  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
-  if (p != nullptr && OSSL_PARAM_set_int(p, 1) != 1) return 0;
-  return 1;
+  return provider_internal::AnswerProviderParams(params, "keyhold Signer provider");
 }
 
 const OSSL_ITEM* GetReasonStrings(void* /*provctx*/) {
@@ -241,3 +219,30 @@ absl::StatusOr<EvpPkeyPtr> MakeSignerPkey(OSSL_LIB_CTX* libctx,
 }
 
 }  // namespace keyhold
+
+namespace keyhold::provider_internal {
+
+const OSSL_PARAM* ProviderGettableParams() {
+  static const OSSL_PARAM kParams[] = {
+      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, nullptr, 0),
+      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
+      OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, nullptr, 0),
+      OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, nullptr),
+      OSSL_PARAM_END,
+  };
+  return kParams;
+}
+
+int AnswerProviderParams(OSSL_PARAM params[], const char* name) {
+  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
+  if (p != nullptr && OSSL_PARAM_set_utf8_ptr(p, name) != 1) return 0;
+  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
+  if (p != nullptr && OSSL_PARAM_set_utf8_ptr(p, KEYHOLD_VERSION) != 1) return 0;
+  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
+  if (p != nullptr && OSSL_PARAM_set_utf8_ptr(p, KEYHOLD_VERSION) != 1) return 0;
+  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
+  if (p != nullptr && OSSL_PARAM_set_int(p, 1) != 1) return 0;
+  return 1;
+}
+
+}  // namespace keyhold::provider_internal

@@ -61,6 +61,12 @@ enum class ErrorReason : uint32_t {
 };
 const OSSL_ITEM* ReasonStrings();
 
+// What both keyhold providers (built-in and module) answer to
+// OSSL_FUNC_provider_gettable_params / get_params: name, version,
+// buildinfo, status.
+const OSSL_PARAM* ProviderGettableParams();
+int AnswerProviderParams(OSSL_PARAM params[], const char* name);
+
 // The core's error functions, taken from the dispatch table OpenSSL hands
 // OSSL_provider_init. Any may be null (then errors are dropped).
 struct CoreErrorFunctions {
