@@ -6,7 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/audited_call.h"
+#include "agent/grpc_status.h"
 #include "agent/tls/http_exchange.h"
 #include "tokens/openssl_error.h"
 
@@ -256,27 +256,56 @@ absl::StatusOr<TlsServiceImpl::Prepared> TlsServiceImpl::Prepare(const Caller& c
   return out;
 }
 
-grpc::Status TlsServiceImpl::Request(grpc::ServerContext* context, const v1::HttpRequest* request,
-                                     v1::HttpResponse* response) {
-  return RunAuditedCall(
-      connections_, audit_, context, "TlsService.Request",
-      [&](const Caller& caller, AuditEvent& event) -> absl::Status {
-        absl::StatusOr<Prepared> prepared = Prepare(caller, request->tls(), event);
-        if (!prepared.ok()) return prepared.status();
-        tls::HttpRequestSpec spec;
-        if (!request->method().empty()) spec.method = request->method();
-        if (!request->path().empty()) spec.path = request->path();
-        for (const v1::HttpHeader& header : request->headers()) {
-          spec.headers.push_back({header.name(), header.value()});
+grpc::ServerUnaryReactor* TlsServiceImpl::Request(grpc::CallbackServerContext* context,
+                                                  const v1::HttpRequest* request,
+                                                  v1::HttpResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Everything the completion needs lives in one block shared with it.
+  struct Call {
+    explicit Call(const ConnectionRegistry& connections) : active(connections) {}
+    ConnectionRegistry::ActiveCall active;
+    Caller caller;
+    AuditEvent event;
+  };
+  auto call = std::make_shared<Call>(connections_);
+  call->event.operation = "TlsService.Request";
+  auto finish = [this, reactor, call](absl::Status status) {
+    call->event.result = status;
+    audit_.Record(call->event);
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  absl::StatusOr<Caller> caller = connections_.Lookup(context->peer());
+  if (!caller.ok()) {
+    finish(caller.status());
+    return reactor;
+  }
+  call->caller = *std::move(caller);
+  call->event.caller = &call->caller;
+  absl::StatusOr<Prepared> prepared = Prepare(call->caller, request->tls(), call->event);
+  if (!prepared.ok()) {
+    finish(prepared.status());
+    return reactor;
+  }
+  tls::HttpRequestSpec spec;
+  if (!request->method().empty()) spec.method = request->method();
+  if (!request->path().empty()) spec.path = request->path();
+  for (const v1::HttpHeader& header : request->headers()) {
+    spec.headers.push_back({header.name(), header.value()});
+  }
+  spec.body = request->body();
+  absl::StrAppend(&call->event.detail, " request=", spec.method.substr(0, 16), " ",
+                  spec.path.substr(0, 128));
+  // Runs once on the event loop thread; gRPC keeps `response` alive until
+  // Finish.
+  absl::Status started = tls::StartHttpExchange(
+      *loop_, contexts_, prepared->settings, spec,
+      Millis(request->timeout_ms(), kDefaultRequestTimeout),
+      [finish, call, response](absl::StatusOr<tls::HttpResponse> result) mutable {
+        if (!result.ok()) {
+          finish(result.status());
+          return;
         }
-        spec.body = request->body();
-        absl::StrAppend(&event.detail, " request=", spec.method.substr(0, 16), " ",
-                        spec.path.substr(0, 128));
-        absl::StatusOr<tls::HttpResponse> result =
-            tls::Fetch(*loop_, contexts_, prepared->settings, spec,
-                       Millis(request->timeout_ms(), kDefaultRequestTimeout));
-        if (!result.ok()) return result.status();
-        absl::StrAppend(&event.detail, FactsSummary(result->handshake),
+        absl::StrAppend(&call->event.detail, FactsSummary(result->handshake),
                         " status=", result->status);
         FactsToProto(result->handshake, response->mutable_handshake());
         response->set_version(result->version);
@@ -288,8 +317,10 @@ grpc::Status TlsServiceImpl::Request(grpc::ServerContext* context, const v1::Htt
           h->set_value(header.value);
         }
         response->set_body(std::move(result->body));
-        return absl::OkStatus();
+        finish(absl::OkStatus());
       });
+  if (!started.ok()) finish(started);
+  return reactor;
 }
 
 }  // namespace keyhold::agent

@@ -3,9 +3,9 @@
 // Checks who may use the key and which targets it may dial, merges the
 // call's settings with a named [tls_profile], and audits every handshake.
 //
-// Request is a sync handler (one gRPC thread for the duration of one
-// exchange). Connect uses the callback API: an open tunnel costs no thread;
-// every tunnel runs on the service's one event loop.
+// Both methods use gRPC's callback API and the service's one event loop:
+// an exchange in progress or an open tunnel costs no thread, so slow
+// partners cannot exhaust the agent's threads (and stall its other calls).
 #ifndef KEYHOLD_AGENT_TLS_SERVICE_H_
 #define KEYHOLD_AGENT_TLS_SERVICE_H_
 
@@ -32,7 +32,8 @@
 namespace keyhold::agent {
 
 class TlsServiceImpl final
-    : public keyhold::v1::TlsService::WithCallbackMethod_Connect<keyhold::v1::TlsService::Service> {
+    : public keyhold::v1::TlsService::WithCallbackMethod_Request<
+          keyhold::v1::TlsService::WithCallbackMethod_Connect<keyhold::v1::TlsService::Service>> {
  public:
   // Loads the keyhold provider into a library context of the service's own
   // and starts the event loop.
@@ -41,8 +42,9 @@ class TlsServiceImpl final
       const ConnectionRegistry& connections);
   ~TlsServiceImpl() override;
 
-  grpc::Status Request(grpc::ServerContext* context, const keyhold::v1::HttpRequest* request,
-                       keyhold::v1::HttpResponse* response) override;
+  grpc::ServerUnaryReactor* Request(grpc::CallbackServerContext* context,
+                                    const keyhold::v1::HttpRequest* request,
+                                    keyhold::v1::HttpResponse* response) override;
   grpc::ServerBidiReactor<keyhold::v1::ConnectRequest, keyhold::v1::ConnectResponse>* Connect(
       grpc::CallbackServerContext* context) override;
 

@@ -250,12 +250,27 @@ absl::Status Relay(client::AgentClient& agent, const v1::TlsOptions& options, in
     local_done = true;
   });
   bool local_out_open = true;
+  bool server_done = false;
   while (stream->Read(&reply)) {
     if (reply.has_data() && local_out_open && !WriteAll(out_fd, reply.data())) {
       local_out_open = false;
       stream->Cancel();
     }
-    if (reply.has_peer_closed() && out_fd != STDOUT_FILENO) shutdown(out_fd, SHUT_WR);
+    if (reply.has_peer_closed()) {
+      if (out_fd != STDOUT_FILENO) {
+        shutdown(out_fd, SHUT_WR);  // proxy: pass the half-close on
+      } else {
+        // connect: like openssl s_client -quiet, done when the server is.
+        server_done = true;
+        stream->Cancel();
+        break;
+      }
+    }
+  }
+  if (server_done) {
+    upstream.detach();  // blocked reading stdin; the process is ending
+    absl::Status finished = stream->Finish();
+    return absl::IsCancelled(finished) ? absl::OkStatus() : finished;
   }
   if (!local_done) {
     // The tunnel ended first: stop reading the local side.
@@ -310,7 +325,7 @@ absl::StatusOr<int> Listen(const std::string& address, bool allow_remote) {
   }
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       listen(fd, 128) != 0) {
     const std::string why = std::strerror(errno);

@@ -61,8 +61,8 @@ class ConcurrencyTest : public ::testing::Test {
       return;
     }
     pki_ = pki->release();
-    for (auto [mode, peer] : {std::pair{NodeMode::kHttps, &https_},
-                              std::pair{NodeMode::kEcho, &echo_}}) {
+    for (auto [mode, peer] :
+         {std::pair{NodeMode::kHttps, &https_}, std::pair{NodeMode::kEcho, &echo_}}) {
       absl::StatusOr<std::unique_ptr<PeerProcess>> node =
           StartNode(pki_->dir.path(), mode, pki_->Server());
       if (!node.ok()) {
@@ -201,9 +201,8 @@ TEST_F(ConcurrencyTest, HundredOpenTunnelsEchoOneMebibyteEachOnFewAgentThreads) 
   RecordProperty("agent_threads_before", baseline_threads);
   RecordProperty("agent_threads_with_100_tunnels", open_threads);
   RecordProperty("agent_threads_max_during_echo", max_threads.load());
-  std::cout << "keyholdd threads: " << baseline_threads << " before, " << open_threads
-            << " with " << kTunnels << " tunnels open, " << max_threads.load()
-            << " at most while echoing\n";
+  std::cout << "keyholdd threads: " << baseline_threads << " before, " << open_threads << " with "
+            << kTunnels << " tunnels open, " << max_threads.load() << " at most while echoing\n";
   // Tunnels share the event loop: opening 100 adds (almost) no threads.
   // (The baseline holds gRPC's pollers; after many concurrent unary calls
   // in the same process it holds more idle ones.)
@@ -258,13 +257,9 @@ TEST_F(ConcurrencyTest, TwoHundredRequestsFromSixteenThreadsAllGet200) {
   RunRequests(*pki_, https_->port(), 16);
 }
 
-// All 200 in flight at once. Disabled: TlsService.Request is a sync
-// handler holding a gRPC server thread for the whole exchange, and the
-// server's ResourceQuota allows 128 threads (agent/agent.cc
-// kMaxServerThreads), so calls beyond ~128 in flight fail at once with
-// RESOURCE_EXHAUSTED "Server Threadpool Exhausted" (73 of 200 here).
-// Enable once Request uses the callback API (StartHttpExchange).
-TEST_F(ConcurrencyTest, DISABLED_TwoHundredRequestsInFlightAtOnceAllGet200) {
+// All 200 in flight at once: Request runs on the callback API and the
+// event loop, so no server thread is held per exchange.
+TEST_F(ConcurrencyTest, TwoHundredRequestsInFlightAtOnceAllGet200) {
   RunRequests(*pki_, https_->port(), kRequests);
 }
 

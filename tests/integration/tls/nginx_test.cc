@@ -56,8 +56,8 @@ class NginxPeerTest : public ::testing::Test {
   // `keyhold request URL --key KEY --cacert root.pem extra...`
   static CliResult Request(const std::string& key, std::vector<std::string> extra = {},
                            const std::string& cacert = "root.pem") {
-    std::vector<std::string> args = {"request", Url(), "--key", key, "--cacert",
-                                     pki_->File(cacert)};
+    std::vector<std::string> args = {"request", Url(),      "--key",
+                                     key,       "--cacert", pki_->File(cacert)};
     args.insert(args.end(), extra.begin(), extra.end());
     return pki_->Keyhold(args);
   }
@@ -92,11 +92,11 @@ TEST_F(NginxPeerTest, CertificateGivenWithCertFlagIsUsed) {
 }
 
 TEST_F(NginxPeerTest, CertificateOfAnotherKeyIsRefusedBeforeDialing) {
-  const size_t errors_before = CountLines(pki_->File("nginx/error.log"));
+  const size_t errors_before = SettledLineCount(pki_->File("nginx/error.log"));
   CliResult r = Request("client", {"--cert", pki_->File("client2.pem")});
   EXPECT_NE(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("the client key does not fit the client certificate"));
-  EXPECT_EQ(CountLines(pki_->File("nginx/error.log")), errors_before);
+  EXPECT_EQ(SettledLineCount(pki_->File("nginx/error.log")), errors_before);
 }
 
 TEST_F(NginxPeerTest, HandshakeIsAnAuditLineWithKeyTargetProtocolAndPeer) {
@@ -122,28 +122,28 @@ TEST_F(NginxPeerTest, CurlWithoutClientCertificateGets400NoRequiredCertificate) 
 }
 
 TEST_F(NginxPeerTest, WrongTrustBundleNamesVerificationFailureAndSendsNothing) {
-  const size_t before = CountLines(AccessLog());
+  const size_t before = SettledLineCount(AccessLog());
   CliResult r = Request("client", {}, "other-root.pem");
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("server certificate verification failed"));
   EXPECT_THAT(r.err, HasSubstr("unable to get local issuer certificate"));
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(CountLines(AccessLog()), before) << "nginx saw a request";
+  EXPECT_EQ(SettledLineCount(AccessLog()), before) << "nginx saw a request";
 }
 
 TEST_F(NginxPeerTest, WrongServerNameIsRefusedAsHostnameMismatch) {
-  const size_t before = CountLines(AccessLog());
+  const size_t before = SettledLineCount(AccessLog());
   CliResult r = Request("client", {"--sni", "wrong.example"});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("hostname mismatch"));
   EXPECT_THAT(r.err, HasSubstr("wrong.example"));
-  EXPECT_EQ(CountLines(AccessLog()), before) << "nginx saw a request";
+  EXPECT_EQ(SettledLineCount(AccessLog()), before) << "nginx saw a request";
 }
 
 TEST_F(NginxPeerTest, TargetOutsideKeyPolicyIsDeniedAuditedAndNeverDialed) {
-  const size_t requests_before = CountLines(AccessLog());
+  const size_t requests_before = SettledLineCount(AccessLog());
   // nginx logs every connection it had trouble with here (level info).
-  const size_t errors_before = CountLines(pki_->File("nginx/error.log"));
+  const size_t errors_before = SettledLineCount(pki_->File("nginx/error.log"));
   CliResult r = Request("fenced");
   EXPECT_EQ(r.exit_code, 4) << Describe(r);  // PERMISSION_DENIED
   EXPECT_THAT(r.err, HasSubstr("may not dial"));
@@ -152,8 +152,8 @@ TEST_F(NginxPeerTest, TargetOutsideKeyPolicyIsDeniedAuditedAndNeverDialed) {
   EXPECT_THAT(audit, HasSubstr("\"label\":\"fenced\""));
   EXPECT_THAT(audit, HasSubstr("\"result\":\"denied\""));
   EXPECT_THAT(audit, HasSubstr("may not dial localhost:"));
-  EXPECT_EQ(CountLines(AccessLog()), requests_before);
-  EXPECT_EQ(CountLines(pki_->File("nginx/error.log")), errors_before);
+  EXPECT_EQ(SettledLineCount(AccessLog()), requests_before);
+  EXPECT_EQ(SettledLineCount(pki_->File("nginx/error.log")), errors_before);
 }
 
 }  // namespace

@@ -3,11 +3,10 @@
 // `keyhold request`, through `keyhold proxy` by a plain-HTTP curl, and
 // through `keyhold connect` relaying stdin/stdout.
 #include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include <cerrno>
 #include <memory>
@@ -79,10 +78,8 @@ class NodePeerTest : public ::testing::Test {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, input_path.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid = -1;
     CliResult result;
     const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
@@ -112,9 +109,8 @@ PeerProcess* NodePeerTest::echo_ = nullptr;
 std::string* NodePeerTest::setup_error_ = nullptr;
 
 TEST_F(NodePeerTest, RequestGets200WithTheTokenKeysCommonName) {
-  std::vector<std::string> args = {"request", absl::StrCat("https://localhost:", https_->port(),
-                                                           "/hello"),
-                                   "-i"};
+  std::vector<std::string> args = {
+      "request", absl::StrCat("https://localhost:", https_->port(), "/hello"), "-i"};
   for (const std::string& flag : TlsFlags()) args.push_back(flag);
   CliResult r = pki_->Keyhold(args);
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
@@ -123,9 +119,8 @@ TEST_F(NodePeerTest, RequestGets200WithTheTokenKeysCommonName) {
 }
 
 TEST_F(NodePeerTest, RequestWithRsaKeyAndPostBodyGets200) {
-  std::vector<std::string> args = {"request",
-                                   absl::StrCat("https://localhost:", https_->port(), "/upload"),
-                                   "-d", "some body"};
+  std::vector<std::string> args = {
+      "request", absl::StrCat("https://localhost:", https_->port(), "/upload"), "-d", "some body"};
   for (const std::string& flag : TlsFlags("client2")) args.push_back(flag);
   CliResult r = pki_->Keyhold(args);
   ASSERT_EQ(r.exit_code, 0) << Describe(r);

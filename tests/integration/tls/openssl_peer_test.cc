@@ -44,8 +44,7 @@ class OpensslPeerTest : public ::testing::Test {
 
   // s_server with the server certificate, requiring a client certificate
   // from the agent's root, plus `extra` (-tls1_2, ...).
-  void StartServer(const std::vector<std::string>& extra,
-                   const std::string& certificate = "server",
+  void StartServer(const std::vector<std::string>& extra, const std::string& certificate = "server",
                    const std::string& client_ca = "root.pem") {
     std::vector<std::string> args = {"-cert",   pki_->File(certificate + ".pem"),
                                      "-key",    pki_->File(certificate + ".key"),
@@ -53,15 +52,17 @@ class OpensslPeerTest : public ::testing::Test {
                                      "-Verify", "1",
                                      "-www"};
     args.insert(args.end(), extra.begin(), extra.end());
-    ASSERT_OK_AND_ASSIGN(server_, StartOpensslServer(args, pki_->File(absl::StrCat(
-                                                               "s_server-", ++servers_, ".log"))));
+    ASSERT_OK_AND_ASSIGN(
+        server_,
+        StartOpensslServer(args, pki_->File(absl::StrCat("s_server-", ++servers_, ".log"))));
   }
 
   CliResult Request(const std::string& key, std::vector<std::string> extra,
                     const std::string& host = "localhost") {
-    std::vector<std::string> args = {"request", absl::StrCat("https://", host, ":",
-                                                             server_->port(), "/"),
-                                     "--key", key, "--cacert", pki_->File("root.pem")};
+    std::vector<std::string> args = {
+        "request",  absl::StrCat("https://", host, ":", server_->port(), "/"),
+        "--key",    key,
+        "--cacert", pki_->File("root.pem")};
     args.insert(args.end(), extra.begin(), extra.end());
     return pki_->Keyhold(args);
   }
@@ -121,6 +122,14 @@ TEST_F(OpensslPeerTest, ServerNotTrustingTheClientCertificateIsNamedByItsAlert) 
   }
 }
 
+TEST_F(OpensslPeerTest, NothingListeningIsConnectionRefused) {
+  ASSERT_OK_AND_ASSIGN(const uint16_t port, FreeLoopbackPort());
+  CliResult r = pki_->Keyhold({"request", absl::StrCat("https://127.0.0.1:", port, "/"), "--key",
+                               "client", "--cacert", pki_->File("root.pem")});
+  EXPECT_EQ(r.exit_code, 5) << Describe(r);  // UNAVAILABLE
+  EXPECT_THAT(r.err, HasSubstr("connection refused"));
+}
+
 // (key, TLS version) against a server speaking 1.2 and 1.3.
 class OpensslVersionTest
     : public OpensslPeerTest,
@@ -141,15 +150,16 @@ TEST_P(OpensslVersionTest, TokenKeySignsHandshakeAtThatVersion) {
                                                : "Peer signature type: RSA"));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    KeysAndVersions, OpensslVersionTest,
-    ::testing::Combine(::testing::Values("client", "client2"), ::testing::Values("1.2", "1.3")),
-    [](const auto& param_info) {
-      std::string name = absl::StrCat(std::get<0>(param_info.param) == "client" ? "EcP256" : "Rsa2048",
-                                      "Tls", std::get<1>(param_info.param));
-      name.erase(std::remove(name.begin(), name.end(), '.'), name.end());
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(KeysAndVersions, OpensslVersionTest,
+                         ::testing::Combine(::testing::Values("client", "client2"),
+                                            ::testing::Values("1.2", "1.3")),
+                         [](const auto& param_info) {
+                           std::string name = absl::StrCat(
+                               std::get<0>(param_info.param) == "client" ? "EcP256" : "Rsa2048",
+                               "Tls", std::get<1>(param_info.param));
+                           name.erase(std::remove(name.begin(), name.end(), '.'), name.end());
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace keyhold::testing

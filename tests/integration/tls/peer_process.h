@@ -1,9 +1,10 @@
 // Real TLS peers for the TLS integration tests and the handshake bench:
 // a child process (openssl s_server, nginx, node, `keyhold proxy`) on
 // 127.0.0.1, its stdout and stderr in a log file, stopped by its PID.
-// Nothing listens on a fixed port: s_server and node bind port 0 and print
-// the port; nginx needs a number in its config, so it gets one the kernel
-// just handed out (FreeLoopbackPort) and is retried on the rare collision.
+// Nothing listens on a fixed port: s_server, node and the proxy bind port
+// 0 and print the port; nginx needs a number in its config, so it gets one
+// the kernel just handed out (FreeLoopbackPort) and is retried on the rare
+// collision.
 #ifndef KEYHOLD_TESTS_INTEGRATION_TLS_PEER_PROCESS_H_
 #define KEYHOLD_TESTS_INTEGRATION_TLS_PEER_PROCESS_H_
 
@@ -56,6 +57,11 @@ class PeerProcess {
                                 absl::Duration timeout = absl::Seconds(10));
   // Waits until 127.0.0.1:port accepts TCP connections (then port() is it).
   absl::Status WaitUntilAccepting(uint16_t port, absl::Duration timeout = absl::Seconds(10));
+  // For a peer whose readiness was established otherwise.
+  absl::Status SetPort(uint16_t port) {
+    port_ = port;
+    return absl::OkStatus();
+  }
 
   // SIGTERM, up to 5 s for it to exit, then SIGKILL. The exit status
   // (128 + signal when killed); an error if it had already been reaped.
@@ -80,9 +86,9 @@ absl::StatusOr<std::unique_ptr<PeerProcess>> StartOpensslServer(
     const std::vector<std::string>& args, const std::string& log_path);
 
 struct ServerFiles {
-  std::string certificate;       // PEM, the server's
-  std::string key;               // PEM, the server's (a file key)
-  std::string client_ca;         // ssl_client_certificate
+  std::string certificate;  // PEM, the server's
+  std::string key;          // PEM, the server's (a file key)
+  std::string client_ca;    // ssl_client_certificate
 };
 
 // nginx 1.22 in the foreground, prefix `dir` (config, logs, pid and temp
@@ -111,6 +117,9 @@ absl::StatusOr<std::unique_ptr<PeerProcess>> StartNode(const std::string& dir, N
 
 // Lines of a text file (0 when it does not exist).
 size_t CountLines(const std::string& path);
+// CountLines once it has not changed for 200 ms: a peer logs a connection
+// a moment after the client is done with it.
+size_t SettledLineCount(const std::string& path);
 
 }  // namespace keyhold::testing
 

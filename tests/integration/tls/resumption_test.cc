@@ -32,10 +32,10 @@ class ResumptionTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(pki_, TlsPki::Create());
     // Resumption allowed: TLS 1.3 tickets, TLS 1.2 tickets and session ids.
     ASSERT_OK_AND_ASSIGN(
-        server_, StartOpensslServer({"-cert", pki_->File("server.pem"), "-key",
-                                     pki_->File("server.key"), "-CAfile", pki_->File("root.pem"),
-                                     "-Verify", "1", "-www"},
-                                    pki_->File("s_server.log")));
+        server_,
+        StartOpensslServer({"-cert", pki_->File("server.pem"), "-key", pki_->File("server.key"),
+                            "-CAfile", pki_->File("root.pem"), "-Verify", "1", "-www"},
+                           pki_->File("s_server.log")));
   }
 
   CliResult Request(const std::string& key, const std::string& min, const std::string& max) {
@@ -81,8 +81,8 @@ class ResumptionTest : public ::testing::Test {
     // The other version is another client context with no session: a full
     // handshake, which needs the destroyed key.
     CliResult control = Request(key, other_version, other_version);
-    EXPECT_NE(control.exit_code, 0) << "a full handshake worked without the key: "
-                                    << Describe(control);
+    EXPECT_NE(control.exit_code, 0)
+        << "a full handshake worked without the key: " << Describe(control);
     EXPECT_THAT(control.out, Not(HasSubstr("New, ")));
     EXPECT_THAT(control.err, HasSubstr("signer failed"));
     EXPECT_THAT(control.err, HasSubstr("private key is no longer on token"));

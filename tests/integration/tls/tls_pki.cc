@@ -37,9 +37,8 @@ absl::StatusOr<std::unique_ptr<TlsPki>> TlsPki::Create(const std::string& extra_
   if (!dir.ok()) return dir.status();
   auto pki = std::unique_ptr<TlsPki>(new TlsPki{*std::move(agent), *std::move(dir)});
 
-  absl::StatusOr<v1::CaCertificate> root = pki->agent.client->InitCa(
-      InitCaRequest(kRootLabel, v1::KEY_TYPE_EC_P256,
-                    absl::StrCat(kExampleSubject, "/CN=Keyhold Test Root CA")));
+  absl::StatusOr<v1::CaCertificate> root = pki->agent.client->InitCa(InitCaRequest(
+      kRootLabel, v1::KEY_TYPE_EC_P256, absl::StrCat(kExampleSubject, "/CN=Keyhold Test Root CA")));
   if (!root.ok()) return root.status();
   if (absl::Status s = WriteFile(pki->File("root.pem"), root->certificate_pem()); !s.ok()) {
     return s;
@@ -54,15 +53,15 @@ absl::StatusOr<std::unique_ptr<TlsPki>> TlsPki::Create(const std::string& extra_
       !s.ok()) {
     return s;
   }
-  for (const auto& [label, type] : {std::pair{"client", v1::KEY_TYPE_EC_P256},
-                                    std::pair{"client2", v1::KEY_TYPE_RSA_2048},
-                                    std::pair{"fenced", v1::KEY_TYPE_EC_P256}}) {
+  for (const auto& [label, type] :
+       {std::pair{"client", v1::KEY_TYPE_EC_P256}, std::pair{"client2", v1::KEY_TYPE_RSA_2048},
+        std::pair{"fenced", v1::KEY_TYPE_EC_P256}}) {
     if (absl::Status s = IssueForTokenKey(*pki, label, type); !s.ok()) return s;
   }
-  absl::StatusOr<CommandResult> other = RunOpenssl(
-      {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-       "-keyout", pki->File("other-root.key"), "-out", pki->File("other-root.pem"), "-subj",
-       absl::StrCat(kExampleSubject, "/CN=Unrelated Root CA"), "-days", "2"});
+  absl::StatusOr<CommandResult> other =
+      RunOpenssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", pki->File("other-root.key"), "-out", pki->File("other-root.pem"),
+                  "-subj", absl::StrCat(kExampleSubject, "/CN=Unrelated Root CA"), "-days", "2"});
   if (!other.ok()) return other.status();
   if (other->exit_code != 0) {
     return absl::InternalError(absl::StrCat("openssl req -x509: ", Describe(*other)));
@@ -83,9 +82,15 @@ CliResult TlsPki::Keyhold(const std::vector<std::string>& args) const {
 absl::Status TlsPki::IssueForFileKey(const std::string& name, const std::string& key_spec,
                                      const std::string& cn, const std::string& profile,
                                      const std::vector<std::string>& sans) {
-  std::vector<std::string> args = {"req",  "-new",          "-nodes", "-keyout",
-                                    File(name + ".key"),    "-out",   File(name + ".csr"),
-                                    "-subj", absl::StrCat(kExampleSubject, "/CN=", cn)};
+  std::vector<std::string> args = {"req",
+                                   "-new",
+                                   "-nodes",
+                                   "-keyout",
+                                   File(name + ".key"),
+                                   "-out",
+                                   File(name + ".csr"),
+                                   "-subj",
+                                   absl::StrCat(kExampleSubject, "/CN=", cn)};
   if (absl::StartsWith(key_spec, "ec:")) {
     args.insert(args.end(), {"-newkey", "ec", "-pkeyopt",
                              absl::StrCat("ec_paramgen_curve:", key_spec.substr(3))});
