@@ -44,6 +44,13 @@ std::unique_ptr<ExecImage> MakeImage(const std::vector<std::string>& args,
     if (eq != std::string::npos) merged[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
   for (const auto& [name, value] : env) merged[name] = value;
+#ifdef KEYHOLD_ASAN_RUNTIME
+  // The sanitizer build's module needs the ASan runtime loaded before
+  // anything else in programs that are not built with it. Their own leaks
+  // (openssl, nginx, Python) are not ours to report.
+  merged["LD_PRELOAD"] = KEYHOLD_ASAN_RUNTIME;
+  merged["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0";
+#endif
   image->strings.reserve(args.size() + merged.size());
   for (const std::string& arg : args) image->strings.push_back(arg);
   for (const auto& [name, value] : merged) {
