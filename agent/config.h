@@ -78,6 +78,9 @@ struct TlsProfile {
 // name, "*.example.com" (one label in place of '*'), an IP literal (IPv6
 // in brackets), or "*"; port is a number or "*".
 bool TargetMatches(absl::string_view pattern, absl::string_view host, uint16_t port);
+// "host:port" / "[v6]:port" into its parts (brackets removed); false when
+// there is no port part. Shared by the patterns and the TLS targets.
+bool SplitHostPort(absl::string_view text, std::string& host, std::string& port);
 // INVALID_ARGUMENT describing what is wrong with `pattern`.
 absl::Status ValidateTargetPattern(absl::string_view pattern);
 

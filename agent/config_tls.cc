@@ -24,18 +24,10 @@ struct SplitTarget {
   std::string port;
 };
 
-// "host:port", "[v6]:port". nullopt when there is no port part.
 std::optional<SplitTarget> Split(absl::string_view text) {
-  if (absl::StartsWith(text, "[")) {
-    const size_t close = text.find("]:");
-    if (close == absl::string_view::npos) return std::nullopt;
-    return SplitTarget{std::string(text.substr(1, close - 1)), std::string(text.substr(close + 2))};
-  }
-  const size_t colon = text.rfind(':');
-  if (colon == absl::string_view::npos || text.substr(0, colon).find(':') != absl::string_view::npos) {
-    return std::nullopt;
-  }
-  return SplitTarget{std::string(text.substr(0, colon)), std::string(text.substr(colon + 1))};
+  SplitTarget parts;
+  if (!SplitHostPort(text, parts.host, parts.port)) return std::nullopt;
+  return parts;
 }
 
 bool IsIp(const std::string& host) {
@@ -82,6 +74,24 @@ bool HostMatches(const std::string& pattern, absl::string_view host_in) {
 }
 
 }  // namespace
+
+bool SplitHostPort(absl::string_view text, std::string& host, std::string& port) {
+  if (absl::StartsWith(text, "[")) {
+    const size_t close = text.find("]:");
+    if (close == absl::string_view::npos) return false;
+    host = std::string(text.substr(1, close - 1));
+    port = std::string(text.substr(close + 2));
+    return true;
+  }
+  const size_t colon = text.rfind(':');
+  if (colon == absl::string_view::npos ||
+      text.substr(0, colon).find(':') != absl::string_view::npos) {
+    return false;
+  }
+  host = std::string(text.substr(0, colon));
+  port = std::string(text.substr(colon + 1));
+  return true;
+}
 
 absl::Status ValidateTargetPattern(absl::string_view pattern) {
   std::optional<SplitTarget> parts = Split(pattern);

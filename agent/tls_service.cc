@@ -83,19 +83,7 @@ absl::Status ParseTarget(const std::string& target, std::string& host, uint16_t&
   };
   if (target.size() > 300) return bad();
   std::string port_text;
-  if (!target.empty() && target.front() == '[') {
-    const size_t close = target.find("]:");
-    if (close == std::string::npos) return bad();
-    host = target.substr(1, close - 1);
-    port_text = target.substr(close + 2);
-  } else {
-    const size_t colon = target.rfind(':');
-    if (colon == std::string::npos || target.substr(0, colon).find(':') != std::string::npos) {
-      return bad();
-    }
-    host = target.substr(0, colon);
-    port_text = target.substr(colon + 1);
-  }
+  if (!SplitHostPort(target, host, port_text)) return bad();
   uint32_t value = 0;
   if (host.empty() || !absl::SimpleAtoi(port_text, &value) || value == 0 || value > 65535) {
     return bad();
