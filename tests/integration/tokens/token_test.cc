@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/str_format.h"
 #include "tests/integration/softhsm_token.h"
 #include "tests/status_matchers.h"
 
@@ -193,8 +194,12 @@ TEST_F(TokenTest, KeyUriNamesTokenIdAndLabel) {
   EXPECT_THAT(key.uri, HasSubstr("token=keyhold-test"));
   EXPECT_THAT(key.uri, HasSubstr("object=uri-key"));
   EXPECT_THAT(key.uri, HasSubstr("type=private"));
-  EXPECT_THAT(key.uri, HasSubstr("id=%"));
-  EXPECT_THAT(key.uri, Not(HasSubstr("%00")));
+  // Every id byte percent-encoded, zero bytes included (the id is random, so
+  // it may start with or contain 0x00; the URI must carry all 16 bytes).
+  ASSERT_EQ(key.id.size(), 16u);
+  std::string encoded_id = "id=";
+  for (uint8_t byte : key.id) encoded_id += absl::StrFormat("%%%02X", byte);
+  EXPECT_THAT(key.uri, HasSubstr(encoded_id + ";"));
 }
 
 TEST_F(TokenTest, DeleteRemovesTheKey) {
