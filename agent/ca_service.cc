@@ -10,6 +10,7 @@
 #include "agent/ca/distinguished_name.h"
 #include "agent/ca/serial.h"
 #include "agent/proto_convert.h"
+#include "agent/token_pkey.h"
 #include "tokens/openssl_error.h"
 
 namespace keyhold::agent {
@@ -125,35 +126,20 @@ absl::StatusOr<KeyInfo> CaServiceImpl::KeyFor(const Caller& caller, const std::s
   return key;
 }
 
-absl::StatusOr<EvpPkeyPtr> CaServiceImpl::SigningKey(const KeyInfo& key) {
-  absl::StatusOr<std::unique_ptr<Signer>> signer = token_.NewSigner(key);
-  if (!signer.ok()) return signer.status();
-  return MakeSignerPkey(libctx_.get(), std::shared_ptr<Signer>(*std::move(signer)));
-}
-
-void CaServiceImpl::Forget(const std::string& label) {
-  absl::MutexLock lock(&mu_);
-  cache_.erase(label);
-}
-
 absl::StatusOr<std::shared_ptr<const CaServiceImpl::CaEntry>> CaServiceImpl::Ca(
     const Caller& caller, const std::string& label, KeyOperation operation, AuditEvent& event) {
   event.key_label = label.substr(0, 64);
   if (absl::Status s = ValidateKeyLabel(label); !s.ok()) return s;
   // The token work (finding the key, its certificate, a signer) is cached;
   // policy is checked on every call. A cached key that vanished from the
-  // token fails to sign and is dropped (see Forget).
-  std::shared_ptr<const CaEntry> cached;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = cache_.find(label);
-    if (it != cache_.end()) cached = it->second;
-  }
+  // token behind the agent's back fails to sign and is dropped (SignCsr).
+  std::shared_ptr<const CaEntry> cached = cache_.Find(label);
   if (cached != nullptr) {
     event.key_id = cached->key.IdHex();
     if (absl::Status s = policy_.CheckKey(caller, cached->key, operation); !s.ok()) return s;
     return cached;
   }
+  const uint64_t mark = cache_.Mark();
   absl::StatusOr<KeyInfo> key = KeyFor(caller, label, operation, event);
   if (!key.ok()) return key.status();
   auto entry = std::make_shared<CaEntry>();
@@ -166,7 +152,7 @@ absl::StatusOr<std::shared_ptr<const CaServiceImpl::CaEntry>> CaServiceImpl::Ca(
   }
   if (!cert.ok()) return cert.status();
   entry->certificate = *std::move(cert);
-  absl::StatusOr<EvpPkeyPtr> pkey = SigningKey(*key);
+  absl::StatusOr<EvpPkeyPtr> pkey = TokenKeyPkey(libctx_.get(), token_, *key);
   if (!pkey.ok()) return pkey.status();
   entry->pkey = *std::move(pkey);
   const CaConfig ca = config_.FindCa(label);
@@ -174,9 +160,7 @@ absl::StatusOr<std::shared_ptr<const CaServiceImpl::CaEntry>> CaServiceImpl::Ca(
   entry->settings.policy = config_.policies.at(ca.policy);
   entry->settings.profiles = ca.profiles;
   entry->settings.max_csr_bytes = ca.max_csr_bytes;
-  absl::MutexLock lock(&mu_);
-  cache_[label] = entry;
-  return entry;
+  return cache_.Put(label, mark, std::move(entry));
 }
 
 std::string CaServiceImpl::ChainPem(const X509* ca_certificate) {
@@ -287,7 +271,7 @@ grpc::Status CaServiceImpl::InitCa(grpc::ServerContext* context, const v1::InitC
 
     absl::StatusOr<ca::Issued> issued;
     if (parent == nullptr) {
-      absl::StatusOr<EvpPkeyPtr> pkey = SigningKey(*key);
+      absl::StatusOr<EvpPkeyPtr> pkey = TokenKeyPkey(libctx_.get(), token_, *key);
       if (!pkey.ok()) return pkey.status();
       issued = authority_->CreateRoot(key->label, pkey->get(), subject->get(),
                                       Days(request->days()), caller.uid);
@@ -301,10 +285,11 @@ grpc::Status CaServiceImpl::InitCa(grpc::ServerContext* context, const v1::InitC
     }
     if (!issued.ok()) return issued.status();
     absl::StrAppend(&event.detail, " ", Summary(issued->record));
+    // Storing the certificate counts as a token change: the CA cache
+    // drops what it held for this key.
     if (absl::Status s = token_.StoreCertificate(*key, issued->certificate.get()); !s.ok()) {
       return s;
     }
-    Forget(key->label);
     absl::StatusOr<std::string> pem = ca::CertificateToPem(issued->certificate.get());
     if (!pem.ok()) return pem.status();
     response->set_label(key->label);
@@ -331,7 +316,7 @@ grpc::Status CaServiceImpl::CreateCsr(grpc::ServerContext* context,
     event.detail = absl::StrCat("subject=", ca::FormatDistinguishedName(subject->get()),
                                 names->empty() ? "" : " san=",
                                 ca::FormatSubjectAltNames(*names));
-    absl::StatusOr<EvpPkeyPtr> pkey = SigningKey(*key);
+    absl::StatusOr<EvpPkeyPtr> pkey = TokenKeyPkey(libctx_.get(), token_, *key);
     if (!pkey.ok()) return pkey.status();
     absl::StatusOr<X509ReqPtr> csr =
         ca::CreateCsr(libctx_.get(), pkey->get(), subject->get(), *names);
@@ -362,7 +347,7 @@ grpc::Status CaServiceImpl::SignCsr(grpc::ServerContext* context,
     sign.caller_uid = caller.uid;
     absl::StatusOr<ca::Issued> issued = authority_->SignCsr((*entry)->handle(), sign);
     if (absl::IsUnavailable(issued.status()) || absl::IsNotFound(issued.status())) {
-      Forget(request->ca());  // the token lost the key or its session
+      cache_.Erase(request->ca(), *entry);  // the token lost the key or its session
     }
     if (!issued.ok()) return issued.status();
     event.detail = Summary(issued->record);

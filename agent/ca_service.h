@@ -5,13 +5,10 @@
 #ifndef KEYHOLD_AGENT_CA_SERVICE_H_
 #define KEYHOLD_AGENT_CA_SERVICE_H_
 
-#include <map>
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "agent/audit.h"
 #include "agent/ca/authority.h"
 #include "agent/ca/registry.h"
@@ -19,6 +16,7 @@
 #include "agent/connection_registry.h"
 #include "agent/key_catalog.h"
 #include "agent/policy.h"
+#include "agent/token_cache.h"
 #include "keyhold/v1/ca_service.grpc.pb.h"
 #include "tokens/provider/provider.h"
 #include "tokens/token.h"
@@ -71,13 +69,11 @@ class CaServiceImpl final : public keyhold::v1::CertificateAuthorityService::Ser
   // The key `label` with the caller's right to `operation` checked.
   absl::StatusOr<KeyInfo> KeyFor(const Caller& caller, const std::string& label,
                                  KeyOperation operation, AuditEvent& event);
-  absl::StatusOr<EvpPkeyPtr> SigningKey(const KeyInfo& key);
   // The CA `label` for `caller`, cached; FAILED_PRECONDITION when the key
   // has no CA certificate yet (run `keyhold ca init`).
   absl::StatusOr<std::shared_ptr<const CaEntry>> Ca(const Caller& caller,
                                                     const std::string& label,
                                                     KeyOperation operation, AuditEvent& event);
-  void Forget(const std::string& label);
   // The CA certificate's issuers, as far as the token's CA keys have them.
   std::string ChainPem(const X509* ca_certificate);
 
@@ -93,8 +89,7 @@ class CaServiceImpl final : public keyhold::v1::CertificateAuthorityService::Ser
   std::unique_ptr<KeyholdProvider> provider_;
   std::unique_ptr<ca::Registry> registry_;
   std::unique_ptr<ca::Authority> authority_;
-  absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<const CaEntry>> cache_ ABSL_GUARDED_BY(mu_);
+  TokenCache<CaEntry> cache_{token_};
 };
 
 }  // namespace keyhold::agent

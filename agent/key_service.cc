@@ -92,13 +92,14 @@ absl::StatusOr<std::shared_ptr<const SignerCache::Entry>> KeyServiceImpl::Resolv
                              : nullptr;
     if (hit != nullptr) return hit;
   }
+  const uint64_t mark = signers_.Mark();
   absl::StatusOr<KeyInfo> key = Resolve(selector);
   if (!key.ok()) return key.status();
   absl::StatusOr<std::unique_ptr<Signer>> signer = token_.NewSigner(*key);
   if (!signer.ok()) return signer.status();
-  auto entry = std::make_shared<SignerCache::Entry>(
+  auto entry = std::make_shared<const SignerCache::Entry>(
       SignerCache::Entry{*std::move(key), std::shared_ptr<Signer>(*std::move(signer))});
-  signers_.Put(entry);
+  signers_.Put(mark, entry);
   return entry;
 }
 
@@ -160,7 +161,6 @@ grpc::Status KeyServiceImpl::GenerateKey(grpc::ServerContext* context,
     event.detail = absl::StrCat("type=", KeyTypeName(*type), " purpose=", KeyPurposeName(purpose));
     absl::StatusOr<KeyInfo> key = token_.GenerateKey(request->label(), *type);
     if (!key.ok()) return key.status();
-    signers_.Forget(*key);
     event.key_id = key->IdHex();
     if (absl::Status s = catalog_.Record(key->id, key->label, purpose); !s.ok()) {
       // The purpose is what makes the key usable; without a record it would
@@ -211,7 +211,6 @@ grpc::Status KeyServiceImpl::DeleteKey(grpc::ServerContext* context,
     if (!key.ok()) return key.status();
     event.key_label = key->label;
     event.key_id = key->IdHex();
-    signers_.Forget(*key);
     if (absl::Status s = token_.DeleteKey(*key); !s.ok()) return s;
     return catalog_.Forget(key->id);
   });
@@ -262,7 +261,7 @@ grpc::Status KeyServiceImpl::Sign(grpc::ServerContext* context, const v1::SignRe
       if (!alg.ok()) return alg.status();
       absl::StatusOr<std::vector<uint8_t>> sig = (*entry)->signer->Sign(*alg, bytes);
       if (absl::IsNotFound(sig.status()) && use_cache) {
-        signers_.Forget(key);
+        signers_.Forget(*entry);
         continue;
       }
       if (!sig.ok()) return sig.status();

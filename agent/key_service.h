@@ -23,7 +23,7 @@ class KeyServiceImpl final : public keyhold::v1::KeyService::Service {
   KeyServiceImpl(Token& token, const Config& config, KeyCatalog& catalog,
                  const Policy& policy, AuditLog& audit, const ConnectionRegistry& connections)
       : token_(token), config_(config), catalog_(catalog), policy_(policy),
-        audit_(audit), connections_(connections) {}
+        audit_(audit), connections_(connections), signers_(token) {}
 
   grpc::Status GenerateKey(grpc::ServerContext* context,
                            const keyhold::v1::GenerateKeyRequest* request,

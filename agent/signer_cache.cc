@@ -5,29 +5,14 @@ namespace {
 std::string IdKey(const std::vector<uint8_t>& id) { return std::string(id.begin(), id.end()); }
 }  // namespace
 
-std::shared_ptr<const SignerCache::Entry> SignerCache::FindByLabel(const std::string& label) const {
-  absl::MutexLock lock(&mu_);
-  auto it = by_label_.find(label);
-  return it == by_label_.end() ? nullptr : it->second;
+void SignerCache::Put(uint64_t mark, const std::shared_ptr<const Entry>& entry) {
+  by_label_.Put(entry->key.label, mark, entry);
+  by_id_.Put(IdKey(entry->key.id), mark, entry);
 }
 
-std::shared_ptr<const SignerCache::Entry> SignerCache::FindById(const std::string& id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = by_id_.find(id);
-  return it == by_id_.end() ? nullptr : it->second;
-}
-
-void SignerCache::Put(std::shared_ptr<const Entry> entry) {
-  absl::MutexLock lock(&mu_);
-  by_label_[entry->key.label] = entry;
-  by_id_[IdKey(entry->key.id)] = std::move(entry);
-}
-
-void SignerCache::Forget(const KeyInfo& key) {
-  absl::MutexLock lock(&mu_);
-  auto it = by_label_.find(key.label);
-  if (it != by_label_.end() && it->second->key.id == key.id) by_label_.erase(it);
-  by_id_.erase(IdKey(key.id));
+void SignerCache::Forget(const std::shared_ptr<const Entry>& entry) {
+  by_label_.Erase(entry->key.label, entry);
+  by_id_.Erase(IdKey(entry->key.id), entry);
 }
 
 }  // namespace keyhold::agent

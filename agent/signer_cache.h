@@ -1,17 +1,16 @@
 // Signers for recently used keys, by label and by id, so a Sign call costs
 // one token operation instead of a search, attribute reads and a public key
-// rebuild. Entries are dropped when the agent deletes or regenerates a key,
-// and by the caller when a cached signer reports its key gone (another
-// process may change the token).
+// rebuild. Entries go when the token's keys change through the agent (see
+// TokenCache), and by the caller when a cached signer reports its key gone
+// (another process may change the token).
 #ifndef KEYHOLD_AGENT_SIGNER_CACHE_H_
 #define KEYHOLD_AGENT_SIGNER_CACHE_H_
 
-#include <map>
+#include <cstdint>
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "agent/token_cache.h"
 #include "tokens/signer.h"
 #include "tokens/token.h"
 
@@ -24,16 +23,21 @@ class SignerCache {
     std::shared_ptr<Signer> signer;
   };
 
-  std::shared_ptr<const Entry> FindByLabel(const std::string& label) const;
-  std::shared_ptr<const Entry> FindById(const std::string& id) const;
-  void Put(std::shared_ptr<const Entry> entry);
-  // Drops the entry for this key (by its label and id).
-  void Forget(const KeyInfo& key);
+  explicit SignerCache(const Token& token) : by_label_(token), by_id_(token) {}
+
+  // Read before looking a key up on the token; give it to Put.
+  uint64_t Mark() const { return by_label_.Mark(); }
+  std::shared_ptr<const Entry> FindByLabel(const std::string& label) {
+    return by_label_.Find(label);
+  }
+  std::shared_ptr<const Entry> FindById(const std::string& id) { return by_id_.Find(id); }
+  void Put(uint64_t mark, const std::shared_ptr<const Entry>& entry);
+  // Drops `entry` (by its key's label and id).
+  void Forget(const std::shared_ptr<const Entry>& entry);
 
  private:
-  mutable absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<const Entry>> by_label_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, std::shared_ptr<const Entry>> by_id_ ABSL_GUARDED_BY(mu_);
+  TokenCache<Entry> by_label_;
+  TokenCache<Entry> by_id_;
 };
 
 }  // namespace keyhold::agent

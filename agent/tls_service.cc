@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/grpc_status.h"
 #include "agent/tls/http_exchange.h"
+#include "agent/token_pkey.h"
 #include "tokens/openssl_error.h"
 
 namespace keyhold::agent {
@@ -112,19 +113,13 @@ TlsServiceImpl::~TlsServiceImpl() { loop_.reset(); }
 
 absl::StatusOr<std::shared_ptr<const TlsServiceImpl::ClientKey>> TlsServiceImpl::KeyFor(
     const std::string& label) {
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = keys_.find(label);
-    if (it != keys_.end()) return it->second;
-  }
+  if (std::shared_ptr<const ClientKey> cached = keys_.Find(label)) return cached;
+  const uint64_t mark = keys_.Mark();
   absl::StatusOr<KeyInfo> key = token_.FindKeyByLabel(label);
   if (!key.ok()) return key.status();
   auto entry = std::make_shared<ClientKey>();
   entry->key = *key;
-  absl::StatusOr<std::unique_ptr<Signer>> signer = token_.NewSigner(*key);
-  if (!signer.ok()) return signer.status();
-  absl::StatusOr<EvpPkeyPtr> pkey =
-      MakeSignerPkey(libctx_.get(), std::shared_ptr<Signer>(*std::move(signer)));
+  absl::StatusOr<EvpPkeyPtr> pkey = TokenKeyPkey(libctx_.get(), token_, *key);
   if (!pkey.ok()) return pkey.status();
   entry->pkey = *std::move(pkey);
   absl::StatusOr<X509Ptr> cert = token_.FindCertificate(*key);
@@ -133,9 +128,8 @@ absl::StatusOr<std::shared_ptr<const TlsServiceImpl::ClientKey>> TlsServiceImpl:
   } else if (!absl::IsNotFound(cert.status())) {
     return cert.status();
   }
-  absl::MutexLock lock(&mu_);
-  auto [it, inserted] = keys_.emplace(label, entry);
-  return it->second;  // another thread may have been first: use one EVP_PKEY per key
+  // Another call may have been first: all use its EVP_PKEY.
+  return keys_.Put(label, mark, std::move(entry));
 }
 
 absl::StatusOr<TlsServiceImpl::Prepared> TlsServiceImpl::Prepare(const Caller& caller,

@@ -21,6 +21,7 @@
 #include "agent/config.h"
 #include "agent/connection_registry.h"
 #include "agent/policy.h"
+#include "agent/token_cache.h"
 #include "agent/tls/client_context_cache.h"
 #include "agent/tls/event_loop.h"
 #include "agent/tls/handshake_facts.h"
@@ -91,8 +92,7 @@ class TlsServiceImpl final
   // contexts and keys, then the provider, then its library context.
   OsslLibCtxPtr libctx_;
   std::unique_ptr<KeyholdProvider> provider_;
-  absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<const ClientKey>> keys_ ABSL_GUARDED_BY(mu_);
+  TokenCache<ClientKey> keys_{token_};
   tls::ClientContextCache contexts_;
   std::unique_ptr<tls::EventLoop> loop_;
 };

@@ -35,6 +35,7 @@ std::vector<uint8_t> DerOf(const T* value) {
 }  // namespace
 
 absl::Status Token::StoreCertificate(const KeyInfo& key, X509* cert) {
+  const CountsChange counted(changes_);
   if (cert == nullptr) return absl::InvalidArgumentError("no certificate");
   absl::StatusOr<EvpPkeyPtr> pub = PublicKey(key);
   if (!pub.ok()) return pub.status();
@@ -105,6 +106,7 @@ absl::StatusOr<X509Ptr> Token::FindCertificate(const KeyInfo& key) {
 }
 
 absl::Status Token::DeleteCertificate(const KeyInfo& key) {
+  const CountsChange counted(changes_);
   return state_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
     absl::StatusOr<std::vector<CK_OBJECT_HANDLE>> found =
         pkcs11::FindById(state_->ck(), session, CKO_CERTIFICATE, key.id);

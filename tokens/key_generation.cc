@@ -81,6 +81,7 @@ absl::Status VerifyPrivateTemplate(CK_FUNCTION_LIST* ck,
 
 absl::StatusOr<KeyInfo> Token::GenerateKey(absl::string_view label,
                                            KeyType type) {
+  const CountsChange counted(changes_);
   if (absl::Status s = ValidateKeyLabel(label); !s.ok()) return s;
   if (absl::Status s = CheckTokenCanGenerate(mechanisms(), type, info().label);
       !s.ok()) {

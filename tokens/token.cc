@@ -143,6 +143,7 @@ absl::StatusOr<KeyInfo> Token::FindKeyById(std::span<const uint8_t> id) {
 }
 
 absl::Status Token::DeleteKey(const KeyInfo& key) {
+  const CountsChange counted(changes_);
   return state_->Run([&](CK_SESSION_HANDLE session) -> absl::Status {
     // Private key first: once it is gone the key is unusable whatever
     // happens to the rest.

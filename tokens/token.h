@@ -6,6 +6,7 @@
 #ifndef KEYHOLD_TOKENS_TOKEN_H_
 #define KEYHOLD_TOKENS_TOKEN_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -121,6 +122,13 @@ class Token {
   absl::StatusOr<X509Ptr> FindCertificate(const KeyInfo& key);
   absl::Status DeleteCertificate(const KeyInfo& key);
 
+  // Counts the changes this object made to the token's keys and
+  // certificates (GenerateKey, DeleteKey, StoreCertificate,
+  // DeleteCertificate; failed ones too, which may have changed part). A
+  // cache of what these calls return reads it before its lookup and drops
+  // its entries when it has moved on.
+  uint64_t changes() const { return changes_.load(std::memory_order_acquire); }
+
   // A Signer for the key. Signing leases a session from the pool per call;
   // the signer stays valid after the Token object is destroyed.
   absl::StatusOr<std::unique_ptr<Signer>> NewSigner(const KeyInfo& key);
@@ -130,8 +138,21 @@ class Token {
   absl::Status CloseAllSessionsForTesting();
 
  private:
+  // Counts one change when it goes out of scope, after the change is made.
+  class CountsChange {
+   public:
+    explicit CountsChange(std::atomic<uint64_t>& changes) : changes_(changes) {}
+    ~CountsChange() { changes_.fetch_add(1, std::memory_order_release); }
+    CountsChange(const CountsChange&) = delete;
+    CountsChange& operator=(const CountsChange&) = delete;
+
+   private:
+    std::atomic<uint64_t>& changes_;
+  };
+
   explicit Token(std::shared_ptr<pkcs11::TokenState> state);
   std::shared_ptr<pkcs11::TokenState> state_;
+  std::atomic<uint64_t> changes_{0};
 };
 
 // Initialises the first uninitialised token of a module (SoftHSM2 always

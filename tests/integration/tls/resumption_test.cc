@@ -112,5 +112,25 @@ TEST_F(ResumptionTest, SessionsAreKeptPerKey) {
   EXPECT_THAT(b.out, HasSubstr("New, "));
 }
 
+TEST_F(ResumptionTest, AReplacedKeyAndCertificateAreUsedAtOnce) {
+  // The agent caches the key's signer and certificate, and keeps the
+  // server's sessions for them.
+  CliResult before = Request("client", "1.3", "1.3");
+  ASSERT_EQ(before.exit_code, 0) << Describe(before);
+  EXPECT_THAT(before.out, HasSubstr("id-ecPublicKey"));
+  // Replaced through the agent: deleted, generated again under the same
+  // label (now RSA), a new certificate stored next to it.
+  ASSERT_THAT(pki_->agent.client->DeleteKey("client"), IsOk());
+  ASSERT_THAT(pki_->IssueForTokenKey("client", v1::KEY_TYPE_RSA_2048), IsOk());
+  CliResult after = Request("client", "1.3", "1.3");
+  ASSERT_EQ(after.exit_code, 0) << Describe(after);
+  // A full handshake with the new key and certificate; the old key's
+  // session is not offered.
+  EXPECT_THAT(after.err, HasSubstr("full handshake"));
+  EXPECT_THAT(after.out, HasSubstr("New, TLSv1.3"));
+  EXPECT_THAT(after.out, HasSubstr("rsaEncryption"));
+  EXPECT_THAT(after.out, Not(HasSubstr("id-ecPublicKey")));
+}
+
 }  // namespace
 }  // namespace keyhold::testing

@@ -10,22 +10,6 @@ namespace {
 
 constexpr char kRootLabel[] = "root-ca";
 
-// A token key with purpose tls-client, its certificate from the root CA
-// (profile client) stored on the token and written to LABEL.pem.
-absl::Status IssueForTokenKey(TlsPki& pki, const std::string& label, v1::KeyType type) {
-  client::AgentClient& client = *pki.agent.client;
-  absl::StatusOr<std::string> csr =
-      CsrForNewTokenKey(client, label, type, v1::KEY_PURPOSE_TLS_CLIENT,
-                        absl::StrCat(kExampleSubject, "/CN=", label));
-  if (!csr.ok()) return csr.status();
-  absl::StatusOr<v1::SignCsrResponse> issued =
-      client.SignCsr(SignRequest(kRootLabel, "client", *csr));
-  if (!issued.ok()) return issued.status();
-  absl::StatusOr<v1::Key> stored = client.ImportCertificate(label, issued->certificate_pem());
-  if (!stored.ok()) return stored.status();
-  return WriteFile(pki.File(label + ".pem"), issued->certificate_pem());
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TlsPki>> TlsPki::Create(const std::string& extra_config) {
@@ -56,7 +40,7 @@ absl::StatusOr<std::unique_ptr<TlsPki>> TlsPki::Create(const std::string& extra_
   for (const auto& [label, type] :
        {std::pair{"client", v1::KEY_TYPE_EC_P256}, std::pair{"client2", v1::KEY_TYPE_RSA_2048},
         std::pair{"fenced", v1::KEY_TYPE_EC_P256}}) {
-    if (absl::Status s = IssueForTokenKey(*pki, label, type); !s.ok()) return s;
+    if (absl::Status s = pki->IssueForTokenKey(label, type); !s.ok()) return s;
   }
   absl::StatusOr<CommandResult> other =
       RunOpenssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -71,6 +55,20 @@ absl::StatusOr<std::unique_ptr<TlsPki>> TlsPki::Create(const std::string& extra_
 
 ServerFiles TlsPki::Server() const {
   return ServerFiles{File("server.pem"), File("server.key"), File("root.pem")};
+}
+
+absl::Status TlsPki::IssueForTokenKey(const std::string& label, v1::KeyType type) {
+  client::AgentClient& client = *agent.client;
+  absl::StatusOr<std::string> csr =
+      CsrForNewTokenKey(client, label, type, v1::KEY_PURPOSE_TLS_CLIENT,
+                        absl::StrCat(kExampleSubject, "/CN=", label));
+  if (!csr.ok()) return csr.status();
+  absl::StatusOr<v1::SignCsrResponse> issued =
+      client.SignCsr(SignRequest(kRootLabel, "client", *csr));
+  if (!issued.ok()) return issued.status();
+  absl::StatusOr<v1::Key> stored = client.ImportCertificate(label, issued->certificate_pem());
+  if (!stored.ok()) return stored.status();
+  return WriteFile(File(label + ".pem"), issued->certificate_pem());
 }
 
 CliResult TlsPki::Keyhold(const std::vector<std::string>& args) const {

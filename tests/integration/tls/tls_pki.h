@@ -65,6 +65,11 @@ struct TlsPki {
                                const std::string& cn, const std::string& profile,
                                const std::vector<std::string>& sans);
 
+  // Makes token key `label` (purpose tls-client), has the root CA issue
+  // its certificate (profile client), stores it next to the key and
+  // writes LABEL.pem.
+  absl::Status IssueForTokenKey(const std::string& label, v1::KeyType type);
+
   CaAgent agent;
   TempDirectory dir;
 };

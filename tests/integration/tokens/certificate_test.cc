@@ -93,5 +93,27 @@ TEST_F(CertificateTest, DeletingTheKeyDeletesItsCertificate) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("no certificate")));
 }
 
+TEST_F(CertificateTest, EveryChangeToKeysOrCertificatesIsCounted) {
+  // Caches in the agent drop what they hold when this count moves.
+  const uint64_t start = token_->changes();
+  X509Ptr cert = IssueFor(public_key_.get(), "client");
+  ASSERT_THAT(token_->StoreCertificate(key_, cert.get()), IsOk());
+  EXPECT_EQ(token_->changes(), start + 1);
+  ASSERT_THAT(token_->DeleteCertificate(key_), IsOk());
+  EXPECT_EQ(token_->changes(), start + 2);
+  ASSERT_OK_AND_ASSIGN(KeyInfo other, token_->GenerateKey("other", KeyType::kEcP256));
+  EXPECT_EQ(token_->changes(), start + 3);
+  ASSERT_THAT(token_->DeleteKey(other), IsOk());
+  EXPECT_EQ(token_->changes(), start + 4);
+  // A refused change may have changed nothing, but is counted all the same.
+  EXPECT_THAT(token_->DeleteKey(other),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not on the token")));
+  EXPECT_EQ(token_->changes(), start + 5);
+  // Reading changes nothing.
+  ASSERT_OK_AND_ASSIGN(KeyInfo found, token_->FindKeyByLabel("client"));
+  ASSERT_THAT(token_->NewSigner(found).status(), IsOk());
+  EXPECT_EQ(token_->changes(), start + 5);
+}
+
 }  // namespace
 }  // namespace keyhold
