@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "agent/tls/ticket_wait.h"
 #include "tokens/openssl_error.h"
 
 namespace keyhold::agent::tls {
@@ -103,10 +104,18 @@ void Tunnel::Close() {
   loop_.Post([self = shared_from_this()] {
     if (self->phase_ == Phase::kClosed) return;
     if (self->phase_ == Phase::kEstablished && !self->close_notify_sent_) {
-      // Best effort: one non-blocking attempt, failure changes nothing.
-      ERR_clear_error();
-      SSL_shutdown(self->ssl_.get());
-      ERR_clear_error();
+      if (!self->peer_closed_ &&
+          TicketWait::Worthwhile(self->ssl_.get(), self->handshake_session_.get())) {
+        if (self->watched_) self->loop_.Unwatch(self->socket_.get());
+        self->watched_ = false;
+        TicketWait::Start(self->loop_, self->context_, std::move(self->ssl_),
+                          std::move(self->socket_), std::move(self->handshake_session_));
+      } else {
+        // Best effort: one non-blocking attempt, failure changes nothing.
+        ERR_clear_error();
+        SSL_shutdown(self->ssl_.get());
+        ERR_clear_error();
+      }
     }
     self->Finish(absl::OkStatus());
   });
@@ -263,6 +272,7 @@ void Tunnel::ContinueHandshake() {
     return;
   }
   phase_ = Phase::kEstablished;
+  handshake_session_.reset(SSL_get1_session(ssl_.get()));
   Touch();
   idle_timer_ = loop_.RunAfter(
       timeouts_.idle, [self = shared_from_this()] { self->CheckIdle(); });
@@ -293,6 +303,7 @@ void Tunnel::Finish(absl::Status status) {
   if (watched_) loop_.Unwatch(socket_.get());
   watched_ = false;
   ssl_.reset();
+  handshake_session_.reset();
   socket_.reset();
   sending_.clear();
   sending_offset_ = 0;

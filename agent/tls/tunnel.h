@@ -38,6 +38,7 @@
 #include "agent/tls/dialer.h"
 #include "agent/tls/event_loop.h"
 #include "agent/tls/handshake_facts.h"
+#include "agent/tls/session_store.h"
 #include "agent/tls/tls_error.h"
 #include "agent/tls/tls_settings.h"
 #include "agent/tls/unique_fd.h"
@@ -101,6 +102,8 @@ class Tunnel final : public std::enable_shared_from_this<Tunnel>,
 
   // Ends the tunnel now: a best-effort close_notify, then the socket is
   // closed; queued bytes are dropped; on_closed(OK) unless it already ran.
+  // A TLS 1.3 connection still owed its session ticket hands the socket to
+  // a TicketWait first, so the next connection can resume.
   void Close();
 
   // Flow control towards the server: while paused, no on_data and no reads
@@ -169,6 +172,9 @@ class Tunnel final : public std::enable_shared_from_this<Tunnel>,
   absl::Status last_connect_error_;
   UniqueFd socket_;
   SslPtr ssl_;
+  // The session the handshake made: a TLS 1.3 ticket arriving later
+  // replaces it (see TicketWait).
+  SslSessionPtr handshake_session_;
   AlertLog alerts_;
   EventLoop::TimerId phase_timer_ = 0;
   EventLoop::TimerId idle_timer_ = 0;

@@ -14,6 +14,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "client/agent_client.h"
+#include "tests/integration/cli/cli_fixture.h"
 #include "tests/integration/tls/peer_process.h"
 #include "tests/integration/tls/tls_pki.h"
 #include "tests/status_matchers.h"
@@ -130,6 +132,36 @@ TEST_F(ResumptionTest, AReplacedKeyAndCertificateAreUsedAtOnce) {
   EXPECT_THAT(after.out, HasSubstr("New, TLSv1.3"));
   EXPECT_THAT(after.out, HasSubstr("rsaEncryption"));
   EXPECT_THAT(after.out, Not(HasSubstr("id-ecPublicKey")));
+}
+
+TEST_F(ResumptionTest, Tls13TunnelsCancelledRightAfterTheHandshakeStillResume) {
+  // The server's tickets follow its handshake; a client that cancels its
+  // tunnel as soon as it is established (a proxied connection that ends
+  // at once) must not leave the next connection without one.
+  v1::TlsOptions options;
+  options.set_target(absl::StrCat("localhost:", server_->port()));
+  options.set_key("client");
+  options.set_ca_bundle_pem(ReadWholeFile(pki_->File("root.pem")));
+  options.set_min_version(v1::TLS_VERSION_1_3);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<client::AgentClient> agent,
+                       client::AgentClient::Connect(pki_->agent.process->socket_path()));
+  for (int i = 0; i < 6; ++i) {
+    std::unique_ptr<client::AgentClient::ConnectStream> stream = agent->Connect();
+    v1::ConnectRequest open;
+    *open.mutable_open() = options;
+    v1::ConnectResponse reply;
+    ASSERT_TRUE(stream->Write(open));
+    ASSERT_TRUE(stream->Read(&reply));
+    ASSERT_TRUE(reply.has_established()) << "connection " << i;
+    EXPECT_EQ(reply.established().protocol(), "TLSv1.3");
+    // The first is a full handshake; every later one resumes with a ticket
+    // the one before it got.
+    EXPECT_EQ(reply.established().session_reused(), i > 0) << "connection " << i;
+    stream->Cancel();
+    while (stream->Read(&reply)) {
+    }
+    (void)stream->Finish();  // CANCELLED
+  }
 }
 
 }  // namespace
