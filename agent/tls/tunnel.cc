@@ -103,14 +103,16 @@ void Tunnel::Close() {
   }
   loop_.Post([self = shared_from_this()] {
     if (self->phase_ == Phase::kClosed) return;
-    if (self->phase_ == Phase::kEstablished && !self->close_notify_sent_) {
+    if (self->phase_ == Phase::kEstablished) {
+      // Even after our close_notify (a client that half-closes and then
+      // cancels) the server's ticket can still be read.
       if (!self->peer_closed_ &&
           TicketWait::Worthwhile(self->ssl_.get(), self->handshake_session_.get())) {
         if (self->watched_) self->loop_.Unwatch(self->socket_.get());
         self->watched_ = false;
         TicketWait::Start(self->loop_, self->context_, std::move(self->ssl_),
                           std::move(self->socket_), std::move(self->handshake_session_));
-      } else {
+      } else if (!self->close_notify_sent_) {
         // Best effort: one non-blocking attempt, failure changes nothing.
         ERR_clear_error();
         SSL_shutdown(self->ssl_.get());
