@@ -12,6 +12,7 @@
 #include "agent/proto_convert.h"
 #include "agent/token_pkey.h"
 #include "tokens/openssl_error.h"
+#include "tokens/pem.h"
 
 namespace keyhold::agent {
 
@@ -65,15 +66,9 @@ absl::Status ToProto(const ca::IssuedCertificate& record, bool with_pem,
   if (with_pem) {
     // PEM is the DER in base64: no need to parse (OpenSSL 3.0's certificate
     // parsing runs a decoder search, costly over a whole registry).
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio(bio.get(), PEM_STRING_X509, "",
-                              reinterpret_cast<const unsigned char*>(record.der.data()),
-                              static_cast<long>(record.der.size())) <= 0) {
-      return OpenSslError("encoding a stored certificate");
-    }
-    char* data = nullptr;
-    const long len = BIO_get_mem_data(bio.get(), &data);
-    out->set_certificate_pem(std::string(data, static_cast<size_t>(len)));
+    absl::StatusOr<std::string> pem = DerToPem(PEM_STRING_X509, record.der);
+    if (!pem.ok()) return pem.status();
+    out->set_certificate_pem(*std::move(pem));
   }
   return absl::OkStatus();
 }

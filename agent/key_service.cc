@@ -9,6 +9,7 @@
 #include "agent/proto_convert.h"
 #include "tokens/openssl_error.h"
 #include "tokens/openssl_ptr.h"
+#include "tokens/pem.h"
 
 namespace keyhold::agent {
 
@@ -17,19 +18,6 @@ namespace v1 = ::keyhold::v1;
 namespace {
 
 std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
-
-// PEM text from one of OpenSSL's PEM_write_bio_* functions.
-template <typename T>
-absl::StatusOr<std::string> Pem(int (*write)(BIO*, const T*), const T* object,
-                                absl::string_view what) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || write(bio.get(), object) != 1) {
-    return OpenSslError(absl::StrCat("encoding ", what));
-  }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
 
 // DER or PEM; exactly one certificate, nothing after it.
 absl::StatusOr<X509Ptr> ParseCertificate(const std::string& bytes) {
@@ -113,12 +101,12 @@ absl::Status KeyServiceImpl::Describe(const KeyInfo& key, bool with_protection, 
   out->set_uri(key.uri);
   absl::StatusOr<EvpPkeyPtr> pub = token_.PublicKey(key);
   if (!pub.ok()) return pub.status();
-  absl::StatusOr<std::string> pem = Pem(PEM_write_bio_PUBKEY, pub->get(), "public key");
+  absl::StatusOr<std::string> pem = ToPem(PEM_write_bio_PUBKEY, pub->get(), "public key");
   if (!pem.ok()) return pem.status();
   out->set_public_key_pem(*pem);
   absl::StatusOr<X509Ptr> cert = token_.FindCertificate(key);
   if (cert.ok()) {
-    absl::StatusOr<std::string> cert_pem = Pem(PEM_write_bio_X509, cert->get(), "certificate");
+    absl::StatusOr<std::string> cert_pem = ToPem(PEM_write_bio_X509, cert->get(), "certificate");
     if (!cert_pem.ok()) return cert_pem.status();
     out->set_certificate_pem(*cert_pem);
   } else if (!absl::IsNotFound(cert.status())) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/ca/signing.h"
 #include "tokens/openssl_error.h"
+#include "tokens/pem.h"
 
 namespace keyhold::agent::ca {
 
@@ -106,16 +107,6 @@ absl::Status SetPublicKey(X509* cert, const CertificateSpec& spec) {
   }
   object.release();  // owned by the certificate now, as are the others
   return absl::OkStatus();
-}
-
-template <typename T>
-absl::StatusOr<std::string> ToPem(int (*write)(BIO*, const T*), const T* object,
-                                  absl::string_view what) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || write(bio.get(), object) != 1) return OpenSslError(absl::StrCat("encoding ", what));
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
 }
 
 }  // namespace

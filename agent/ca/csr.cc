@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/ca/signing.h"
 #include "tokens/openssl_error.h"
+#include "tokens/pem.h"
 
 namespace keyhold::agent::ca {
 
@@ -256,14 +257,7 @@ absl::StatusOr<X509ReqPtr> CreateCsr(OSSL_LIB_CTX* libctx, EVP_PKEY* key,
 
 absl::StatusOr<std::string> CsrToPem(const X509_REQ* request) {
   if (request == nullptr) return absl::InvalidArgumentError("CsrToPem: no request");
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr || PEM_write_bio_X509_REQ(bio.get(), request) != 1) {
-    return OpenSslError("writing the CSR as PEM");
-  }
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);
-  if (length <= 0 || data == nullptr) return OpenSslError("writing the CSR as PEM");
-  return std::string(data, static_cast<size_t>(length));
+  return ToPem(PEM_write_bio_X509_REQ, request, "the CSR");
 }
 
 }  // namespace keyhold::agent::ca

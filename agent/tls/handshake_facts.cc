@@ -7,15 +7,10 @@
 
 #include "tokens/openssl_error.h"
 #include "tokens/openssl_ptr.h"
+#include "tokens/pem.h"
 
 namespace keyhold::agent::tls {
 namespace {
-
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio, &data);
-  return length > 0 ? std::string(data, static_cast<size_t>(length)) : "";
-}
 
 absl::StatusOr<std::string> ChainPem(SSL* ssl) {
   // For a client, the chain includes the leaf.
@@ -28,7 +23,7 @@ absl::StatusOr<std::string> ChainPem(SSL* ssl) {
       return OpenSslError("encoding the server certificate chain");
     }
   }
-  return BioContents(bio.get());
+  return MemBioContents(bio.get());
 }
 
 }  // namespace
@@ -38,7 +33,7 @@ std::string NameToString(const X509_NAME* name) {
   if (bio == nullptr || name == nullptr) return "";
   X509_NAME_print_ex(bio.get(), name, 0,
                      XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-  return BioContents(bio.get());
+  return MemBioContents(bio.get());
 }
 
 absl::StatusOr<HandshakeFacts> DescribeHandshake(SSL* ssl,

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "tokens/openssl_error.h"
 #include "tokens/openssl_ptr.h"
+#include "tokens/pem.h"
 
 namespace keyhold::cli {
 
@@ -29,9 +30,7 @@ std::string NameString(const X509_NAME* name) {
   if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
     return "";
   }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+  return MemBioContents(bio.get());
 }
 
 std::string TimeString(const ASN1_TIME* time) {

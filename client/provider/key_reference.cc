@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tokens/openssl_ptr.h"
+#include "tokens/pem.h"
 
 namespace keyhold::provider_module {
 namespace {
@@ -104,16 +105,8 @@ std::string KeyReferencePem(const KeyReference& reference) {
       absl::StrCat(kVersionLine, "\nlabel: ", reference.label,
                    "\nid: ", HexEncode(reference.id),
                    "\nfamily: ", FamilyName(reference.family), "\n");
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr ||
-      PEM_write_bio(bio.get(), kKeyReferencePemName, "",
-                    reinterpret_cast<const unsigned char*>(body.data()),
-                    static_cast<long>(body.size())) <= 0) {
-    return "";
-  }
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(length));
+  absl::StatusOr<std::string> pem = DerToPem(kKeyReferencePemName, body);
+  return pem.ok() ? *std::move(pem) : "";
 }
 
 absl::StatusOr<KeyReference> ParseKeyReferenceBody(absl::string_view body) {
