@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "agent/tls/tls_settings.h"
 
 namespace keyhold::agent {
 
@@ -28,25 +29,6 @@ std::optional<SplitTarget> Split(absl::string_view text) {
   SplitTarget parts;
   if (!SplitHostPort(text, parts.host, parts.port)) return std::nullopt;
   return parts;
-}
-
-bool IsIp(const std::string& host) {
-  std::array<unsigned char, 16> buffer{};
-  return inet_pton(AF_INET, host.c_str(), buffer.data()) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), buffer.data()) == 1;
-}
-
-bool IsDnsName(absl::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  for (absl::string_view label : absl::StrSplit(name, '.')) {
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (char c : label) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
-    }
-  }
-  return true;
 }
 
 // Normalised IP text, so "::1" and "0:0::1" compare equal.
@@ -100,9 +82,9 @@ absl::Status ValidateTargetPattern(absl::string_view pattern) {
         Quote(pattern), " is not host:port (IPv6 as [::1]:443; port may be *)"));
   }
   const std::string& host = parts->host;
-  const bool host_ok = host == "*" || IsIp(host) ||
-                       (absl::StartsWith(host, "*.") && IsDnsName(host.substr(2))) ||
-                       IsDnsName(host);
+  const bool host_ok = host == "*" || tls::IsIpLiteral(host) ||
+                       (absl::StartsWith(host, "*.") && tls::IsHostName(host.substr(2))) ||
+                       tls::IsHostName(host);
   if (!host_ok) {
     return absl::InvalidArgumentError(absl::StrCat(
         Quote(pattern), ": the host must be a DNS name, *.domain, an IP address or *"));

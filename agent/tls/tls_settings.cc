@@ -8,27 +8,17 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace keyhold::agent::tls {
 namespace {
 
-// RFC 1035 limit on a full name.
+// RFC 1035 limits on a full name and on one label.
 constexpr size_t kMaxHostLength = 253;
+constexpr size_t kMaxLabelLength = 63;
 // RFC 7301: each protocol name is 1..255 bytes, the list at most 2^16-1.
 constexpr size_t kMaxAlpnNameLength = 255;
 constexpr size_t kMaxAlpnWireLength = 65535;
-
-bool IsDnsName(absl::string_view name) {
-  if (name.empty() || name.size() > kMaxHostLength) return false;
-  if (name.front() == '.' || name.front() == '-') return false;
-  for (char c : name) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
-        c != '-' && c != '_') {
-      return false;
-    }
-  }
-  return true;
-}
 
 bool IsPositive(absl::Duration d) { return d > absl::ZeroDuration(); }
 
@@ -77,6 +67,22 @@ int OpenSslProtocolVersion(TlsVersion version) {
   return version == TlsVersion::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
 }
 
+bool IsHostName(absl::string_view name) {
+  if (name.empty() || name.size() > kMaxHostLength) return false;
+  for (absl::string_view label : absl::StrSplit(name, '.')) {
+    if (label.empty() || label.size() > kMaxLabelLength || label.front() == '-' ||
+        label.back() == '-') {
+      return false;
+    }
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 bool IsIpLiteral(absl::string_view host) {
   const std::string text(host);
   in_addr v4;
@@ -93,7 +99,7 @@ std::string TlsSettings::target() const {
 }
 
 absl::Status ValidateTlsSettings(const TlsSettings& settings) {
-  if (!IsIpLiteral(settings.host) && !IsDnsName(settings.host)) {
+  if (!IsIpLiteral(settings.host) && !IsHostName(settings.host)) {
     return absl::InvalidArgumentError(
         absl::StrCat("host \"", settings.host,
                      "\" is neither a DNS name nor an IP address"));
@@ -101,7 +107,7 @@ absl::Status ValidateTlsSettings(const TlsSettings& settings) {
   if (settings.port == 0) {
     return absl::InvalidArgumentError("the port must be 1 to 65535");
   }
-  if (!settings.sni.empty() && !IsDnsName(settings.sni)) {
+  if (!settings.sni.empty() && !IsHostName(settings.sni)) {
     return absl::InvalidArgumentError(
         absl::StrCat("SNI \"", settings.sni, "\" is not a DNS name"));
   }

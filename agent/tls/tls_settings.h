@@ -104,6 +104,11 @@ absl::Status ValidateTlsSettings(const TlsSettings& settings);
 // True for IPv4 and IPv6 literals.
 bool IsIpLiteral(absl::string_view host);
 
+// A name to dial or to verify: dot-separated labels of 1 to 63 letters,
+// digits, '-' (not first or last) and '_' (found in real host names),
+// 253 bytes at most.
+bool IsHostName(absl::string_view name);
+
 }  // namespace keyhold::agent::tls
 
 #endif  // KEYHOLD_AGENT_TLS_TLS_SETTINGS_H_

@@ -84,6 +84,25 @@ TEST_F(TlsSettingsTest, RefusesHostWithPathOrSpace) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("host")));
 }
 
+TEST(HostNameTest, AcceptsLabelsWithDigitsHyphensAndUnderscores) {
+  EXPECT_TRUE(IsHostName("localhost"));
+  EXPECT_TRUE(IsHostName("api-2.partner.example"));
+  EXPECT_TRUE(IsHostName("_srv.internal.example"));
+  EXPECT_TRUE(IsHostName(std::string(63, 'a') + ".example"));
+}
+
+TEST(HostNameTest, RefusesMalformedNames) {
+  EXPECT_FALSE(IsHostName(""));
+  EXPECT_FALSE(IsHostName(".example"));
+  EXPECT_FALSE(IsHostName("a..example"));
+  EXPECT_FALSE(IsHostName("-api.example"));
+  EXPECT_FALSE(IsHostName("api-.example"));
+  EXPECT_FALSE(IsHostName("api example"));
+  EXPECT_FALSE(IsHostName("*.example"));
+  EXPECT_FALSE(IsHostName(std::string(64, 'a') + ".example"));
+  EXPECT_FALSE(IsHostName(std::string(254, 'a')));
+}
+
 TEST_F(TlsSettingsTest, RefusesPortZero) {
   TlsSettings settings = ValidSettings();
   settings.port = 0;
