@@ -2,11 +2,12 @@
 // with a token key (docs/tls.md). The agent dials and handshakes; this
 // process only carries bytes.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -232,23 +233,49 @@ absl::Status Relay(client::AgentClient& agent, const v1::TlsOptions& options, in
     return status.ok() ? absl::UnavailableError("the tunnel closed before the handshake") : status;
   }
   if (verbose) PrintFacts(reply.established());
-  std::atomic<bool> local_done{false};
+  // The upstream thread waits on the local side and on `stop`, so it can
+  // always be told to end and joined: nothing outlives this function.
+  int stop[2];
+  if (pipe2(stop, O_CLOEXEC) != 0) {
+    stream->Cancel();
+    (void)stream->Finish();
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
   std::thread upstream([&] {
     std::string buffer(kChunk, '\0');
+    bool stopped = false;
     for (;;) {
+      pollfd fds[2] = {{in_fd, POLLIN, 0}, {stop[0], POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (fds[1].revents != 0) {
+        stopped = true;
+        break;
+      }
       const ssize_t n = read(in_fd, buffer.data(), buffer.size());
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0) break;
       v1::ConnectRequest data;
       data.set_data(buffer.substr(0, static_cast<size_t>(n)));
       if (!stream->Write(data)) break;
     }
-    v1::ConnectRequest close;
-    close.set_close_write(true);
-    stream->Write(close);
-    stream->WritesDone();
-    local_done = true;
+    if (!stopped) {
+      v1::ConnectRequest close;
+      close.set_close_write(true);
+      stream->Write(close);
+      stream->WritesDone();
+    }
   });
+  auto stop_upstream = [&] {
+    const char byte = 0;
+    while (write(stop[1], &byte, 1) < 0 && errno == EINTR) {
+    }
+    upstream.join();
+    close(stop[0]);
+    close(stop[1]);
+  };
   bool local_out_open = true;
   bool server_done = false;
   while (stream->Read(&reply)) {
@@ -268,19 +295,13 @@ absl::Status Relay(client::AgentClient& agent, const v1::TlsOptions& options, in
     }
   }
   if (server_done) {
-    upstream.detach();  // blocked reading stdin; the process is ending
+    stop_upstream();  // it may be waiting for stdin
     absl::Status finished = stream->Finish();
     return absl::IsCancelled(finished) ? absl::OkStatus() : finished;
   }
-  if (!local_done) {
-    // The tunnel ended first: stop reading the local side.
-    shutdown(in_fd, SHUT_RD);
-    if (in_fd == STDIN_FILENO) {
-      upstream.detach();
-      return stream->Finish();
-    }
-  }
-  upstream.join();
+  // Either the local side is done or the tunnel ended first: then stop
+  // reading the local side.
+  stop_upstream();
   return stream->Finish();
 }
 

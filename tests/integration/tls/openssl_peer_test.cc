@@ -6,15 +6,27 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/integration/cli/cli_fixture.h"
 #include "tests/integration/tls/peer_process.h"
 #include "tests/integration/tls/tls_pki.h"
 #include "tests/status_matchers.h"
+
+extern char** environ;
 
 namespace keyhold::testing {
 namespace {
@@ -120,6 +132,55 @@ TEST_F(OpensslPeerTest, ServerNotTrustingTheClientCertificateIsNamedByItsAlert) 
     EXPECT_THAT(r.err, HasSubstr("the server sent alert: unknown CA")) << version;
     EXPECT_EQ(r.out, "");
   }
+}
+
+TEST_F(OpensslPeerTest, ConnectEndsWhenTheServerDoesThoughStdinStaysOpen) {
+  // Like `openssl s_client -quiet`: the server answering and closing ends
+  // the command even while its input is still open (a terminal).
+  StartServer({});
+  int input[2];
+  ASSERT_EQ(pipe2(input, O_CLOEXEC), 0);
+  std::vector<std::string> args = {KeyholdCliPath(),
+                                   "--socket",
+                                   pki_->agent.process->socket_path(),
+                                   "connect",
+                                   absl::StrCat("localhost:", server_->port()),
+                                   "--key",
+                                   "client",
+                                   "--cacert",
+                                   pki_->File("root.pem")};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const std::string out = pki_->File("connect-open-stdin.out");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, input[0], 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(input[0]);
+  ASSERT_EQ(spawned, 0);
+  const std::string request = "GET / HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(write(input[1], request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  // input[1] stays open while we wait.
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 200 && done == 0; ++i) {
+    done = waitpid(pid, &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  close(input[1]);
+  ASSERT_NE(done, 0) << "keyhold connect still running 10 s after the server closed";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_THAT(ReadWholeFile(out), HasSubstr("HTTP/1.0 200 ok"));
 }
 
 TEST_F(OpensslPeerTest, NothingListeningIsConnectionRefused) {
