@@ -1,11 +1,14 @@
 // Sign through the agent (gRPC over its unix socket) vs direct signing in
 // the tokens layer, RSA-2048 and P-256, at concurrency 1, 8 and 16. Prints
-// signs/s, the ratio, and the agent's p50/p99 latency. Client and agent
-// share the machine's cores, as they would on a host.
-// Usage: agent_sign_bench [seconds-per-cell, default 3]
+// signs/s, the ratio, the agent's p50/p99 latency, and CPU microseconds
+// per signature: direct, and through the agent the client's and the
+// agent's. Client and agent share the machine's cores, as they would on a
+// host.
+// Usage: agent_sign_bench [seconds-per-cell, default 3] [rsa|ec: one key type only]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include <grpcpp/create_channel.h>
@@ -26,6 +29,7 @@ using bench::Result;
 
 int Main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
+  const std::string only = argc > 2 ? argv[2] : "";
   keyhold::testing::AgentOptions options;
   options.extra_config =
       "[[key]]\nlabel = \"rsa\"\npurpose = \"sign\"\n"
@@ -67,9 +71,10 @@ int Main(int argc, char** argv) {
   SHA256(reinterpret_cast<const unsigned char*>("bench"), 5, digest);
   const std::string digest_str(reinterpret_cast<char*>(digest), 32);
 
-  std::printf("%-9s %4s %12s %12s %7s %10s %10s\n", "key", "c", "direct/s", "agent/s",
-              "ratio", "p50 us", "p99 us");
+  std::printf("%-9s %4s %10s %10s %7s %8s %8s %9s %9s %9s\n", "key", "c", "direct/s",
+              "agent/s", "ratio", "p50 us", "p99 us", "cpu/op d", "client", "agent");
   for (const Row& row : rows) {
+    if (!only.empty() && only != row.label) continue;
     auto info = (*token)->FindKeyByLabel(row.label);
     auto signer = (*token)->NewSigner(*info);
     std::shared_ptr<Signer> direct(std::move(*signer));
@@ -93,9 +98,10 @@ int Main(int argc, char** argv) {
           v1::SignResponse resp;
           return stub->Sign(&ctx, req, &resp).ok();
         };
-      });
-      std::printf("%-9s %4d %12.0f %12.0f %6.2fx %10.0f %10.0f\n", row.name, c, d.rate, a.rate,
-                  a.rate / d.rate, a.p50_us, a.p99_us);
+      }, (*agent)->pid());
+      std::printf("%-9s %4d %10.0f %10.0f %6.2fx %8.0f %8.0f %9.0f %9.0f %9.0f\n", row.name, c,
+                  d.rate, a.rate, a.rate / d.rate, a.p50_us, a.p99_us, d.self_cpu_us,
+                  a.self_cpu_us, a.peer_cpu_us);
       std::fflush(stdout);
     }
   }
