@@ -6,6 +6,12 @@
 #include <utility>
 
 namespace keyhold::agent::tls {
+namespace {
+
+// Records read per wake-up, as the tunnel's own relay does.
+constexpr int kMaxReadsPerWake = 16;
+
+}  // namespace
 
 bool TicketWait::Worthwhile(SSL* ssl, const SSL_SESSION* handshake_session) {
   return ssl != nullptr && handshake_session != nullptr &&
@@ -37,7 +43,7 @@ void TicketWait::OnLoopShutdown() { End(/*send_close_notify=*/false); }
 bool TicketWait::ReadAvailable() {
   if (ended_) return true;
   char discard[16384];
-  while (true) {
+  for (int reads = 0; reads < kMaxReadsPerWake; ++reads) {
     ERR_clear_error();
     size_t read = 0;
     const int result = SSL_read_ex(ssl_.get(), discard, sizeof(discard), &read);
@@ -53,6 +59,7 @@ bool TicketWait::ReadAvailable() {
     End(/*send_close_notify=*/error == SSL_ERROR_ZERO_RETURN);
     return true;
   }
+  return false;  // more to read: level-triggered epoll calls again
 }
 
 void TicketWait::End(bool send_close_notify) {

@@ -30,8 +30,7 @@ namespace keyhold::agent::tls {
 // to a distant server, and little time for a server that sends none.
 inline constexpr absl::Duration kTicketWaitLimit = absl::Milliseconds(250);
 
-class TicketWait final : public EventLoop::FdHandler,
-                         public std::enable_shared_from_this<TicketWait> {
+class TicketWait final : public EventLoop::FdHandler {
  public:
   // Whether `ssl` (established, not shut down by the peer) may still get a
   // ticket worth waiting for: TLS 1.3 and its session is still
@@ -61,8 +60,9 @@ class TicketWait final : public EventLoop::FdHandler,
         socket_(std::move(socket)),
         handshake_session_(std::move(handshake_session)) {}
 
-  // Reads what has arrived; true when the wait is over (ticket, close,
-  // error).
+  // Reads what has arrived, a bounded number of records per call so the
+  // loop's other connections get their turn; true when the wait is over
+  // (ticket, close, error).
   bool ReadAvailable();
   // Sends close_notify first (best effort) when asked; closes the socket.
   void End(bool send_close_notify);
