@@ -30,6 +30,9 @@ std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration deadline) {
   return context;
 }
 
+// What gRPC reports when a call's own deadline passes.
+constexpr absl::string_view kGrpcDeadlineMessage = "Deadline Exceeded";
+
 // Messages gRPC itself produces when the connection fails during a call, as
 // opposed to UNAVAILABLE statuses the agent returns (token trouble).
 bool IsTransportFailure(absl::string_view message) {
@@ -125,9 +128,14 @@ absl::Status AgentClient::Translate(const grpc::Status& status, const char* rpc,
       }
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return absl::DeadlineExceededError(absl::StrCat("the agent at ", socket_path_,
-                                                      " did not answer ", rpc, " within ",
-                                                      absl::FormatDuration(deadline)));
+      // gRPC's own message when our deadline passed; anything else is the
+      // agent's (a handshake or target that timed out) and says more.
+      if (message.empty() || message == kGrpcDeadlineMessage) {
+        return absl::DeadlineExceededError(absl::StrCat("the agent at ", socket_path_,
+                                                        " did not answer ", rpc, " within ",
+                                                        absl::FormatDuration(deadline)));
+      }
+      break;
     case grpc::StatusCode::UNIMPLEMENTED:
       return absl::UnimplementedError(
           absl::StrCat("the agent at ", socket_path_, " does not offer ", rpc,

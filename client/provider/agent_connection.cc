@@ -126,7 +126,11 @@ absl::Status AgentConnection::Translate(const grpc::Status& status,
                                         const char* rpc) const {
   // absl::StatusCode and grpc::StatusCode share their numbering.
   const auto code = static_cast<absl::StatusCode>(status.error_code());
-  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  // gRPC's own message when our deadline passed; anything else is the
+  // agent's and says more.
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+      (status.error_message().empty() ||
+       status.error_message() == "Deadline Exceeded")) {
     return absl::DeadlineExceededError(
         absl::StrCat("the keyhold agent at ", socket_path_, " did not answer ",
                      rpc, " within ", absl::FormatDuration(kCallTimeout)));

@@ -6,6 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -28,6 +33,7 @@
 namespace keyhold::testing {
 namespace {
 
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Lt;
 
@@ -261,6 +267,32 @@ TEST_F(ConcurrencyTest, TwoHundredRequestsFromSixteenThreadsAllGet200) {
 // event loop, so no server thread is held per exchange.
 TEST_F(ConcurrencyTest, TwoHundredRequestsInFlightAtOnceAllGet200) {
   RunRequests(*pki_, https_->port(), kRequests);
+}
+
+// The agent's own DEADLINE_EXCEEDED (its handshake timer) reaches the
+// caller with the agent's words, not as "the agent did not answer".
+TEST_F(ConcurrencyTest, HandshakeTimeoutKeepsTheAgentsMessage) {
+  // A loopback listener that never accepts: the kernel completes the TCP
+  // handshake, nobody answers the ClientHello.
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<client::AgentClient> agent,
+                       client::AgentClient::Connect(pki_->agent.process->socket_path()));
+  v1::HttpRequest request;
+  *request.mutable_tls() = Options(*pki_, ntohs(address.sin_port));
+  request.mutable_tls()->set_handshake_timeout_ms(300);
+  request.set_path("/");
+  EXPECT_THAT(agent->Request(request),
+              StatusIs(absl::StatusCode::kDeadlineExceeded,
+                       HasSubstr("handshake timed out after 300ms")));
+  close(listener);
 }
 
 }  // namespace
