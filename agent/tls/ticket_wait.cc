@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "agent/tls/tls_error.h"
+
 namespace keyhold::agent::tls {
 namespace {
 
@@ -23,6 +25,9 @@ bool TicketWait::Worthwhile(SSL* ssl, const SSL_SESSION* handshake_session) {
 void TicketWait::Start(EventLoop& loop, std::shared_ptr<const ClientContext> context,
                        SslPtr ssl, UniqueFd socket, SslSessionPtr handshake_session,
                        absl::Duration limit) {
+  // The connection's alert log lives in the Tunnel, which is gone while we
+  // read: an alert from the server now must not be written there.
+  RecordAlerts(ssl.get(), nullptr);
   std::shared_ptr<TicketWait> wait(new TicketWait(loop, std::move(context), std::move(ssl),
                                                   std::move(socket),
                                                   std::move(handshake_session)));

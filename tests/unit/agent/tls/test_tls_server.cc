@@ -84,6 +84,7 @@ absl::Status TestTlsServer::Listen() {
   }
   SSL_CTX_set_verify(
       ctx_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  if (options_.mode == Mode::kCorruptRecord) SSL_CTX_set_num_tickets(ctx_.get(), 0);
   SSL_CTX_set_mode(ctx_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
                                    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   absl::StatusOr<UniqueFd> listener = ListenOnLoopback(port_);
@@ -195,6 +196,16 @@ bool TestTlsServer::Service(Connection& connection) {
         }
         case Mode::kSilent:
           break;
+        case Mode::kCorruptRecord: {
+          // After the client had time to close its side: an
+          // application-data record of 32 zero bytes, whose AEAD tag
+          // cannot verify.
+          ::usleep(100'000);
+          std::string record = {0x17, 0x03, 0x03, 0x00, 0x20};
+          record.append(32, '\0');
+          (void)::write(connection.socket.get(), record.data(), record.size());
+          return false;
+        }
         case Mode::kReset: {
           const linger abort = {.l_onoff = 1, .l_linger = 0};
           setsockopt(connection.socket.get(), SOL_SOCKET, SO_LINGER, &abort,

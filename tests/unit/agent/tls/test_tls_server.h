@@ -36,6 +36,10 @@ class TestTlsServer {
     kSilent,
     // Resets the TCP connection (RST) on the first application bytes.
     kReset,
+    // Sends no TLS 1.3 session ticket; 100 ms after the first application
+    // bytes writes a record that fails authentication straight to the
+    // socket (the client answers with an alert), then closes.
+    kCorruptRecord,
   };
 
   struct Options {
