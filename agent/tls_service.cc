@@ -117,17 +117,29 @@ absl::StatusOr<std::shared_ptr<const TlsServiceImpl::ClientKey>> TlsServiceImpl:
   const uint64_t mark = keys_.Mark();
   absl::StatusOr<KeyInfo> key = token_.FindKeyByLabel(label);
   if (!key.ok()) return key.status();
+  X509Ptr stored_certificate;
+  absl::StatusOr<X509Ptr> cert = token_.FindCertificate(*key);
+  if (cert.ok()) {
+    stored_certificate = *std::move(cert);
+  } else if (!absl::IsNotFound(cert.status())) {
+    return cert.status();
+  }
+  // A change to other keys emptied the cache: the same key (its id) with
+  // the same certificate keeps its EVP_PKEY, and with it its client
+  // contexts and the servers' sessions (a full handshake saved per target).
+  if (std::shared_ptr<const ClientKey> before = keys_.BeforeChange(label);
+      before != nullptr && before->key.id == key->id &&
+      (before->stored_certificate == nullptr) == (stored_certificate == nullptr) &&
+      (stored_certificate == nullptr ||
+       X509_cmp(before->stored_certificate.get(), stored_certificate.get()) == 0)) {
+    return keys_.Put(label, mark, std::move(before));
+  }
   auto entry = std::make_shared<ClientKey>();
   entry->key = *key;
   absl::StatusOr<EvpPkeyPtr> pkey = TokenKeyPkey(libctx_.get(), token_, *key);
   if (!pkey.ok()) return pkey.status();
   entry->pkey = *std::move(pkey);
-  absl::StatusOr<X509Ptr> cert = token_.FindCertificate(*key);
-  if (cert.ok()) {
-    entry->stored_certificate = *std::move(cert);
-  } else if (!absl::IsNotFound(cert.status())) {
-    return cert.status();
-  }
+  entry->stored_certificate = std::move(stored_certificate);
   // Another call may have been first: all use its EVP_PKEY.
   return keys_.Put(label, mark, std::move(entry));
 }

@@ -136,6 +136,21 @@ TEST_F(ResumptionTest, AReplacedKeyAndCertificateAreUsedAtOnce) {
   EXPECT_THAT(after.out, Not(HasSubstr("id-ecPublicKey")));
 }
 
+TEST_F(ResumptionTest, AChangeToAnotherKeyKeepsTheSession) {
+  CliResult first = Request("client", "1.3", "1.3");
+  ASSERT_EQ(first.exit_code, 0) << Describe(first);
+  EXPECT_THAT(first.err, HasSubstr("full handshake"));
+  // Any key change empties the agent's key caches; this one is to a key
+  // the connection does not use.
+  ASSERT_THAT(pki_->agent.client->GenerateKey("unrelated", v1::KEY_TYPE_EC_P256,
+                                              v1::KEY_PURPOSE_SIGN),
+              IsOk());
+  CliResult second = Request("client", "1.3", "1.3");
+  ASSERT_EQ(second.exit_code, 0) << Describe(second);
+  EXPECT_THAT(second.err, HasSubstr("session resumed"));
+  EXPECT_THAT(second.out, HasSubstr("Reused, TLSv1.3"));
+}
+
 TEST_F(ResumptionTest, Tls13TunnelsCancelledRightAfterTheHandshakeStillResume) {
   // The server's tickets follow its handshake; a client that cancels its
   // tunnel as soon as it is established (a proxied connection that ends
