@@ -10,7 +10,9 @@
 namespace keyhold::agent::tls {
 namespace {
 
-// Records read per wake-up, as the tunnel's own relay does.
+// Records read per wake-up, as the tunnel's own relay does. Records left
+// over stay in the socket, not in OpenSSL (read_ahead is off), so epoll
+// (level-triggered) wakes us again for them.
 constexpr int kMaxReadsPerWake = 16;
 
 }  // namespace
