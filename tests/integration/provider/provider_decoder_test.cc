@@ -6,12 +6,18 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 
+#include <memory>
+
 namespace {
 
 struct LibCtxFree {
   void operator()(OSSL_LIB_CTX* ctx) const { OSSL_LIB_CTX_free(ctx); }
 };
 using LibCtxPtr = std::unique_ptr<OSSL_LIB_CTX, LibCtxFree>;
+struct ProviderUnload {
+  void operator()(OSSL_PROVIDER* provider) const { OSSL_PROVIDER_unload(provider); }
+};
+using ProviderPtr = std::unique_ptr<OSSL_PROVIDER, ProviderUnload>;
 
 // Decoders OpenSSL 3.0 sets up to turn `input` into an EC key of
 // `selection` in `libctx`: what it does for every certificate it parses.
@@ -30,10 +36,12 @@ int DecoderCount(OSSL_LIB_CTX* libctx, const char* input, int selection) {
 TEST(ProviderDecoderTest, KeyReferenceDecodersJoinPrivateKeyLoadsOnly) {
   LibCtxPtr plain(OSSL_LIB_CTX_new());
   LibCtxPtr with_module(OSSL_LIB_CTX_new());
-  ASSERT_NE(OSSL_PROVIDER_load(plain.get(), "default"), nullptr);
-  ASSERT_NE(OSSL_PROVIDER_load(with_module.get(), "default"), nullptr);
-  ASSERT_NE(OSSL_PROVIDER_load(with_module.get(), KEYHOLD_PROVIDER_PATH), nullptr)
-      << "cannot load " << KEYHOLD_PROVIDER_PATH;
+  ProviderPtr plain_default(OSSL_PROVIDER_load(plain.get(), "default"));
+  ProviderPtr module_default(OSSL_PROVIDER_load(with_module.get(), "default"));
+  ProviderPtr module(OSSL_PROVIDER_load(with_module.get(), KEYHOLD_PROVIDER_PATH));
+  ASSERT_NE(plain_default, nullptr);
+  ASSERT_NE(module_default, nullptr);
+  ASSERT_NE(module, nullptr) << "cannot load " << KEYHOLD_PROVIDER_PATH;
 
   for (const char* input : {"DER", "PEM"}) {
     SCOPED_TRACE(input);
