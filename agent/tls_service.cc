@@ -54,6 +54,12 @@ absl::StatusOr<tls::TlsVersion> Version(v1::TlsVersion version) {
   }
 }
 
+// Both absent, or both present and equal.
+bool SameCertificate(const X509* a, const X509* b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  return X509_cmp(a, b) == 0;
+}
+
 absl::Duration Millis(uint32_t ms, absl::Duration fallback) {
   if (ms == 0) return fallback;
   return std::min(absl::Milliseconds(ms), kMaxTimeout);
@@ -129,9 +135,7 @@ absl::StatusOr<std::shared_ptr<const TlsServiceImpl::ClientKey>> TlsServiceImpl:
   // contexts and the servers' sessions (a full handshake saved per target).
   if (std::shared_ptr<const ClientKey> before = keys_.BeforeChange(label);
       before != nullptr && before->key.id == key->id &&
-      (before->stored_certificate == nullptr) == (stored_certificate == nullptr) &&
-      (stored_certificate == nullptr ||
-       X509_cmp(before->stored_certificate.get(), stored_certificate.get()) == 0)) {
+      SameCertificate(before->stored_certificate.get(), stored_certificate.get())) {
     return keys_.Put(label, mark, std::move(before));
   }
   auto entry = std::make_shared<ClientKey>();

@@ -58,6 +58,9 @@ absl::StatusOr<int> DialUnixSocket(const std::string& path) {
   return fd;
 }
 
+// What gRPC reports when a call's own deadline passes.
+constexpr char kGrpcDeadlineMessage[] = "Deadline Exceeded";
+
 std::unique_ptr<grpc::ClientContext> NewContext() {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() +
@@ -130,7 +133,7 @@ absl::Status AgentConnection::Translate(const grpc::Status& status,
   // agent's and says more.
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
       (status.error_message().empty() ||
-       status.error_message() == "Deadline Exceeded")) {
+       status.error_message() == kGrpcDeadlineMessage)) {
     return absl::DeadlineExceededError(
         absl::StrCat("the keyhold agent at ", socket_path_, " did not answer ",
                      rpc, " within ", absl::FormatDuration(kCallTimeout)));

@@ -17,20 +17,9 @@ trap 'rm -rf "$work"' EXIT
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
   -keyout "$work/key.pem" -out "$work/cert.pem" -subj /CN=bench -days 1 2>/dev/null
-cat > "$work/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-keyhold = keyhold_sect
-[default_sect]
-activate = 1
-[keyhold_sect]
-module = $build/client/provider/keyhold-provider.so
-socket = $work/no-agent.sock
-activate = 1
-CNF
+source "$(dirname "$0")/provider_cnf.sh"
+write_provider_cnf "$work/openssl.cnf" "$build/client/provider/keyhold-provider.so" \
+  "$work/no-agent.sock"
 
 echo "CPU per P-256 certificate parse (d2i_X509), $n parses per round:"
 for round in 1 2 3; do

@@ -55,23 +55,10 @@ for _ in $(seq 200); do "$build/client/keyhold" --socket "$socket" status >/dev/
 "$build/client/keyhold" --socket "$socket" status >/dev/null || { cat "$work/agent.log"; exit 1; }
 keyhold() { "$build/client/keyhold" --socket "$socket" "$@"; }
 
-cat > "$work/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-alg_section = algorithm_sect
-[provider_sect]
-default = default_sect
-keyhold = keyhold_sect
-[default_sect]
-activate = 1
-[keyhold_sect]
-module = $build/client/provider/keyhold-provider.so
-socket = $socket
-activate = 1
-[algorithm_sect]
-default_properties = ?provider=default
-CNF
+source "$(dirname "$0")/provider_cnf.sh"
+write_provider_cnf "$work/openssl.cnf" "$build/client/provider/keyhold-provider.so" "$socket" \
+  "alg_section = algorithm_sect"
+printf '[algorithm_sect]\ndefault_properties = ?provider=default\n' >> "$work/openssl.cnf"
 
 cd "$work"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \

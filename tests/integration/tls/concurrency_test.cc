@@ -6,11 +6,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,6 +24,7 @@
 #include "tests/integration/tls/peer_process.h"
 #include "tests/integration/tls/tls_pki.h"
 #include "tests/status_matchers.h"
+#include "tests/unit/agent/tls/test_tls_server.h"
 
 namespace keyhold::testing {
 namespace {
@@ -281,25 +277,17 @@ TEST_F(ConcurrencyTest, TwoHundredRequestsInFlightAtOnceAllGet200) {
 TEST_F(ConcurrencyTest, HandshakeTimeoutKeepsTheAgentsMessage) {
   // A loopback listener that never accepts: the kernel completes the TCP
   // handshake, nobody answers the ClientHello.
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  ASSERT_EQ(listen(listener, 4), 0);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  uint16_t port = 0;
+  ASSERT_OK_AND_ASSIGN(agent::tls::UniqueFd listener, ListenWithoutAccepting(port));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<client::AgentClient> agent,
                        client::AgentClient::Connect(pki_->agent.process->socket_path()));
   v1::HttpRequest request;
-  *request.mutable_tls() = Options(*pki_, ntohs(address.sin_port));
+  *request.mutable_tls() = Options(*pki_, port);
   request.mutable_tls()->set_handshake_timeout_ms(300);
   request.set_path("/");
   EXPECT_THAT(agent->Request(request),
               StatusIs(absl::StatusCode::kDeadlineExceeded,
                        HasSubstr("handshake timed out after 300ms")));
-  close(listener);
 }
 
 }  // namespace
