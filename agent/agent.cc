@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Config config) {
   agent->policy_ = std::make_unique<Policy>(agent->config_, *agent->catalog_);
   agent->key_service_ = std::make_unique<KeyServiceImpl>(
       *agent->token_, agent->config_, *agent->catalog_, *agent->policy_, *agent->audit_,
-      agent->connections_);
+      agent->connections_, static_cast<int>(kMaxTokenSessions));
   agent->agent_service_ = std::make_unique<AgentServiceImpl>(*agent->token_);
   absl::StatusOr<std::unique_ptr<CaServiceImpl>> ca_service = CaServiceImpl::Create(
       *agent->token_, agent->config_, *agent->catalog_, *agent->policy_, *agent->audit_,

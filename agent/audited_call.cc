@@ -5,7 +5,7 @@
 namespace keyhold::agent {
 
 grpc::Status RunAuditedCall(const ConnectionRegistry& connections, AuditLog& audit,
-                            grpc::ServerContext* context, std::string operation,
+                            grpc::ServerContextBase* context, std::string operation,
                             const std::function<absl::Status(const Caller&, AuditEvent&)>& body) {
   ConnectionRegistry::ActiveCall active(connections);
   // Looked up first, while this call keeps its connection (and fd) alive.

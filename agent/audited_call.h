@@ -20,7 +20,7 @@ namespace keyhold::agent {
 // `operation` is the audit line's operation ("KeyService.Sign"). The body
 // fills in the event's key and detail; its status is the event's result.
 grpc::Status RunAuditedCall(const ConnectionRegistry& connections, AuditLog& audit,
-                            grpc::ServerContext* context, std::string operation,
+                            grpc::ServerContextBase* context, std::string operation,
                             const std::function<absl::Status(const Caller&, AuditEvent&)>& body);
 
 }  // namespace keyhold::agent

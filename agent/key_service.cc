@@ -47,7 +47,7 @@ absl::StatusOr<X509Ptr> ParseCertificate(const std::string& bytes) {
 }  // namespace
 
 grpc::Status KeyServiceImpl::Handle(
-    grpc::ServerContext* context, const char* operation,
+    grpc::ServerContextBase* context, const char* operation,
     const std::function<absl::Status(const Caller&, AuditEvent&)>& body) {
   return RunAuditedCall(connections_, audit_, context, absl::StrCat("KeyService.", operation),
                         body);
@@ -71,14 +71,17 @@ absl::StatusOr<KeyInfo> KeyServiceImpl::Resolve(const v1::KeySelector& selector)
   }
 }
 
+std::shared_ptr<const SignerCache::Entry> KeyServiceImpl::CachedSigner(
+    const v1::KeySelector& selector) {
+  return selector.has_label() ? signers_.FindByLabel(selector.label())
+         : selector.has_id()  ? signers_.FindById(selector.id())
+                              : nullptr;
+}
+
 absl::StatusOr<std::shared_ptr<const SignerCache::Entry>> KeyServiceImpl::ResolveSigner(
     const v1::KeySelector& selector, bool use_cache) {
   if (use_cache) {
-    std::shared_ptr<const SignerCache::Entry> hit =
-        selector.has_label() ? signers_.FindByLabel(selector.label())
-        : selector.has_id()  ? signers_.FindById(selector.id())
-                             : nullptr;
-    if (hit != nullptr) return hit;
+    if (std::shared_ptr<const SignerCache::Entry> hit = CachedSigner(selector)) return hit;
   }
   const uint64_t mark = signers_.Mark();
   absl::StatusOr<KeyInfo> key = Resolve(selector);
@@ -86,7 +89,7 @@ absl::StatusOr<std::shared_ptr<const SignerCache::Entry>> KeyServiceImpl::Resolv
   absl::StatusOr<std::unique_ptr<Signer>> signer = token_.NewSigner(*key);
   if (!signer.ok()) return signer.status();
   auto entry = std::make_shared<const SignerCache::Entry>(
-      SignerCache::Entry{*std::move(key), std::shared_ptr<Signer>(*std::move(signer))});
+      *std::move(key), std::shared_ptr<Signer>(*std::move(signer)));
   signers_.Put(mark, entry);
   return entry;
 }
@@ -224,30 +227,48 @@ grpc::Status KeyServiceImpl::ImportCertificate(grpc::ServerContext* context,
   });
 }
 
-grpc::Status KeyServiceImpl::Sign(grpc::ServerContext* context, const v1::SignRequest* request,
-                                  v1::SignResponse* response) {
+grpc::ServerUnaryReactor* KeyServiceImpl::Sign(grpc::CallbackServerContext* context,
+                                               const v1::SignRequest* request,
+                                               v1::SignResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Only a key already in the cache has a known signing time; a lookup on
+  // the token, or a key never used, goes to a worker.
+  std::shared_ptr<const SignerCache::Entry> cached = CachedSigner(request->key());
+  const absl::Duration expected =
+      cached != nullptr ? cached->sign_latency.Get() : absl::InfiniteDuration();
+  sign_runner_.Run(expected, [this, context, request, response, reactor] {
+    reactor->Finish(SignNow(context, *request, response));
+  });
+  return reactor;
+}
+
+grpc::Status KeyServiceImpl::SignNow(grpc::ServerContextBase* context,
+                                     const v1::SignRequest& request,
+                                     v1::SignResponse* response) {
   return Handle(context, "Sign", [&](const Caller& caller, AuditEvent& event) -> absl::Status {
-    if (request->digest().size() > kMaxSignInputBytes) {
+    if (request.digest().size() > kMaxSignInputBytes) {
       return absl::InvalidArgumentError(
           absl::StrCat("digest: larger than ", kMaxSignInputBytes, " bytes"));
     }
-    event.detail = absl::StrCat("digest=", Hex(request->digest().substr(0, 64)));
-    const std::string& input = request->digest();
+    event.detail = absl::StrCat("digest=", Hex(request.digest().substr(0, 64)));
+    const std::string& input = request.digest();
     const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(input.data()),
                                          input.size());
     // A cached signer whose key vanished (deleted or replaced by another
     // process) is dropped and the key looked up afresh, once.
     for (bool use_cache : {true, false}) {
       absl::StatusOr<std::shared_ptr<const SignerCache::Entry>> entry =
-          ResolveSigner(request->key(), use_cache);
+          ResolveSigner(request.key(), use_cache);
       if (!entry.ok()) return entry.status();
       const KeyInfo& key = (*entry)->key;
       event.key_label = key.label;
       event.key_id = key.IdHex();
       if (absl::Status s = policy_.CheckKey(caller, key, KeyOperation::kSign); !s.ok()) return s;
-      absl::StatusOr<SignatureAlgorithm> alg = SignatureAlgorithmFromRequest(*request, key.type);
+      absl::StatusOr<SignatureAlgorithm> alg = SignatureAlgorithmFromRequest(request, key.type);
       if (!alg.ok()) return alg.status();
+      const absl::Time start = absl::Now();
       absl::StatusOr<std::vector<uint8_t>> sig = (*entry)->signer->Sign(*alg, bytes);
+      (*entry)->sign_latency.Add(absl::Now() - start);
       if (absl::IsNotFound(sig.status()) && use_cache) {
         signers_.Forget(*entry);
         continue;

@@ -9,6 +9,7 @@
 #include "agent/key_catalog.h"
 #include "agent/policy.h"
 #include "agent/signer_cache.h"
+#include "agent/token_work.h"
 #include "keyhold/v1/key_service.grpc.pb.h"
 #include "tokens/token.h"
 
@@ -18,12 +19,17 @@ namespace keyhold::agent {
 inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
 inline constexpr size_t kMaxSignInputBytes = 64 * 1024;
 
-class KeyServiceImpl final : public keyhold::v1::KeyService::Service {
+class KeyServiceImpl final
+    : public keyhold::v1::KeyService::WithCallbackMethod_Sign<keyhold::v1::KeyService::Service> {
  public:
+  // `sign_workers`: threads at most for Sign calls that do not run on
+  // gRPC's callback threads (the token's session count is the useful limit).
   KeyServiceImpl(Token& token, const Config& config, KeyCatalog& catalog,
-                 const Policy& policy, AuditLog& audit, const ConnectionRegistry& connections)
+                 const Policy& policy, AuditLog& audit, const ConnectionRegistry& connections,
+                 int sign_workers)
       : token_(token), config_(config), catalog_(catalog), policy_(policy),
-        audit_(audit), connections_(connections), signers_(token) {}
+        audit_(audit), connections_(connections), signers_(token),
+        sign_runner_({.max_workers = sign_workers}) {}
 
   grpc::Status GenerateKey(grpc::ServerContext* context,
                            const keyhold::v1::GenerateKeyRequest* request,
@@ -39,17 +45,27 @@ class KeyServiceImpl final : public keyhold::v1::KeyService::Service {
   grpc::Status ImportCertificate(grpc::ServerContext* context,
                                  const keyhold::v1::ImportCertificateRequest* request,
                                  keyhold::v1::Key* response) override;
-  grpc::Status Sign(grpc::ServerContext* context, const keyhold::v1::SignRequest* request,
-                    keyhold::v1::SignResponse* response) override;
+  // A callback handler: runs the signature on the gRPC thread that read the
+  // request when the key is known to sign fast and no other callback thread
+  // is busy signing, on a worker otherwise (ADR 0006).
+  grpc::ServerUnaryReactor* Sign(grpc::CallbackServerContext* context,
+                                 const keyhold::v1::SignRequest* request,
+                                 keyhold::v1::SignResponse* response) override;
+
+  TokenWorkRunner::Stats sign_stats() const { return sign_runner_.stats(); }
 
  private:
   absl::StatusOr<KeyInfo> Resolve(const keyhold::v1::KeySelector& selector);
+  // The key's cache entry, or null.
+  std::shared_ptr<const SignerCache::Entry> CachedSigner(const keyhold::v1::KeySelector& selector);
   // Like Resolve, with the key's signer, from the cache when possible.
   absl::StatusOr<std::shared_ptr<const SignerCache::Entry>> ResolveSigner(
       const keyhold::v1::KeySelector& selector, bool use_cache);
   absl::Status Describe(const KeyInfo& key, bool with_protection, keyhold::v1::Key* out);
+  grpc::Status SignNow(grpc::ServerContextBase* context, const keyhold::v1::SignRequest& request,
+                       keyhold::v1::SignResponse* response);
   // Runs `body` for the caller of `context`, audits, translates.
-  grpc::Status Handle(grpc::ServerContext* context, const char* operation,
+  grpc::Status Handle(grpc::ServerContextBase* context, const char* operation,
                       const std::function<absl::Status(const Caller&, AuditEvent&)>& body);
 
   Token& token_;
@@ -59,6 +75,8 @@ class KeyServiceImpl final : public keyhold::v1::KeyService::Service {
   AuditLog& audit_;
   const ConnectionRegistry& connections_;
   SignerCache signers_;
+  // Last: destroyed first, its workers joined while the rest still exists.
+  TokenWorkRunner sign_runner_;
 };
 
 }  // namespace keyhold::agent

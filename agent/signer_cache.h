@@ -11,6 +11,7 @@
 #include <string>
 
 #include "agent/token_cache.h"
+#include "agent/token_work.h"
 #include "tokens/signer.h"
 #include "tokens/token.h"
 
@@ -21,6 +22,9 @@ class SignerCache {
   struct Entry {
     KeyInfo key;
     std::shared_ptr<Signer> signer;
+    // How long the token takes to sign with this key (decides whether a
+    // Sign may run on a gRPC callback thread, see TokenWorkRunner).
+    mutable LatencyEstimate sign_latency;
   };
 
   explicit SignerCache(const Token& token) : by_label_(token), by_id_(token) {}

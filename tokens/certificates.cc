@@ -35,7 +35,6 @@ std::vector<uint8_t> DerOf(const T* value) {
 }  // namespace
 
 absl::Status Token::StoreCertificate(const KeyInfo& key, X509* cert) {
-  const CountsChange counted(changes_);
   if (cert == nullptr) return absl::InvalidArgumentError("no certificate");
   absl::StatusOr<EvpPkeyPtr> pub = PublicKey(key);
   if (!pub.ok()) return pub.status();
@@ -48,6 +47,9 @@ absl::Status Token::StoreCertificate(const KeyInfo& key, X509* cert) {
   }
   absl::StatusOr<std::vector<uint8_t>> value = Der(cert);
   if (!value.ok()) return value.status();
+  // Counted from here: a refused certificate changes nothing, so the
+  // agent's caches (and TLS sessions) stay.
+  const CountsChange counted(changes_);
   std::vector<uint8_t> subject = DerOf<X509_NAME, i2d_X509_NAME>(X509_get_subject_name(cert));
   std::vector<uint8_t> issuer = DerOf<X509_NAME, i2d_X509_NAME>(X509_get_issuer_name(cert));
   std::vector<uint8_t> serial =

@@ -81,12 +81,13 @@ absl::Status VerifyPrivateTemplate(CK_FUNCTION_LIST* ck,
 
 absl::StatusOr<KeyInfo> Token::GenerateKey(absl::string_view label,
                                            KeyType type) {
-  const CountsChange counted(changes_);
   if (absl::Status s = ValidateKeyLabel(label); !s.ok()) return s;
   if (absl::Status s = CheckTokenCanGenerate(mechanisms(), type, info().label);
       !s.ok()) {
     return s;
   }
+  // Counted from here (a refused request changes nothing).
+  const CountsChange counted(changes_);
   std::vector<uint8_t> id(16);
   if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1) {
     return OpenSslError("generating a key id");

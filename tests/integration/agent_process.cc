@@ -51,7 +51,8 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(AgentOptions o
          << options.socket_group_line << "\n"
          << "audit_journald = false\n"
          << "[token]\n"
-         << "module = \"" << kSoftHsmModule << "\"\n"
+         << "module = \"" << (options.module.empty() ? kSoftHsmModule : options.module)
+         << "\"\n"
          << "uri = \"pkcs11:token=keyhold-agent\"\n"
          << "pin_file = \"" << agent->token_->pin_file() << "\"\n"
          << options.extra_config << "\n";

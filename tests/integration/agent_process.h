@@ -30,6 +30,9 @@ struct AgentOptions {
   // Start under systemd-socket-activate, which creates the socket and
   // passes it (LISTEN_FDS), as keyhold.socket does.
   bool socket_activation = false;
+  // The PKCS#11 module the agent loads (SoftHSM2 when empty); the token is
+  // made with SoftHSM2 either way, so a module that wraps it sees it.
+  std::string module;
 };
 
 class AgentProcess {

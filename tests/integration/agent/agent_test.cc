@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -17,6 +18,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "keyhold/v1/agent_service.grpc.pb.h"
 #include "keyhold/v1/key_service.grpc.pb.h"
 #include "tests/integration/agent_process.h"
@@ -326,6 +329,76 @@ TEST_F(AgentTest, ThirtyTwoClientsSignConcurrently) {
   for (auto& t : clients) t.join();
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(verified.load(), 32 * 500);
+  ExpectHealthy();
+}
+
+// A slow token (a network HSM, or one that hangs) must not take the agent's
+// gRPC threads with it (ADR 0006): while Signs wait on the token, calls
+// that need no signature still answer at once.
+class SlowTokenTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    delay_file_ = absl::StrCat(::testing::TempDir(), "/keyhold-sign-delay-", getpid());
+    std::filesystem::remove(delay_file_);
+    // Inherited by keyholdd, read by the module on every C_Sign.
+    setenv("KEYHOLD_TEST_SIGN_DELAY_FILE", delay_file_.c_str(), 1);
+    AgentOptions options;
+    options.module = KEYHOLD_SLOW_TOKEN_MODULE;
+    options.extra_config = "[[key]]\nlabel = \"signer\"\npurpose = \"sign\"\n";
+    Start(std::move(options));
+  }
+  void TearDown() override {
+    unsetenv("KEYHOLD_TEST_SIGN_DELAY_FILE");
+    std::filesystem::remove(delay_file_);
+  }
+  void SetSignDelay(int millis) { std::ofstream(delay_file_) << millis << "\n"; }
+
+  std::string delay_file_;
+};
+
+TEST_F(SlowTokenTest, SignaturesWaitingOnTheTokenDoNotStallOtherCalls) {
+  v1::Key key;
+  ASSERT_TRUE(Generate("signer", v1::KEY_TYPE_EC_P256, v1::KEY_PURPOSE_SIGN, &key).ok());
+  EvpPkeyPtr pub = ParsePublicKey(key.public_key_pem());
+  ASSERT_NE(pub, nullptr);
+  const std::string digest = Sha256("slow token");
+  // Fast at first: the agent learns that this key signs quickly, and signs
+  // with it on the gRPC thread that read the request.
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(SignDigest("signer", digest, nullptr).ok());
+
+  // Then the token turns slow, under more concurrent Signs than gRPC has
+  // callback threads.
+  constexpr int kSlowMillis = 3000;
+  constexpr int kSlowCalls = 6;
+  SetSignDelay(kSlowMillis);
+  const absl::Time start = absl::Now();
+  std::atomic<int> verified{0};
+  std::vector<std::thread> slow;
+  for (int i = 0; i < kSlowCalls; ++i) {
+    slow.emplace_back([&] {
+      std::string sig;
+      if (SignDigest("signer", digest, &sig).ok() && VerifyDigest(pub.get(), digest, sig)) {
+        verified.fetch_add(1);
+      }
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // all of them at the token by now
+
+  // A Sign that fails before any signature (a callback handler, like the
+  // TLS tunnels) and a sync call both answer while the others wait.
+  const absl::Time probe = absl::Now();
+  EXPECT_EQ(SignDigest("absent", digest, nullptr).error_code(), grpc::StatusCode::NOT_FOUND);
+  ExpectHealthy();
+  EXPECT_LT(absl::Now() - probe, absl::Milliseconds(kSlowMillis / 2));
+
+  for (std::thread& t : slow) t.join();
+  EXPECT_EQ(verified.load(), kSlowCalls);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(kSlowMillis)) << "the delay did not apply";
+
+  // Fast again: signatures still work (now on workers until the agent's
+  // estimate of this key comes back down, which it cannot see from here).
+  SetSignDelay(0);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(SignDigest("signer", digest, nullptr).ok());
   ExpectHealthy();
 }
 

@@ -113,6 +113,16 @@ TEST_F(CertificateTest, EveryChangeToKeysOrCertificatesIsCounted) {
   ASSERT_OK_AND_ASSIGN(KeyInfo found, token_->FindKeyByLabel("client"));
   ASSERT_THAT(token_->NewSigner(found).status(), IsOk());
   EXPECT_EQ(token_->changes(), start + 5);
+  // Nor does a request refused before the token is touched (so the agent
+  // keeps its caches and TLS sessions): a bad label, a certificate for
+  // another key.
+  EXPECT_THAT(token_->GenerateKey("", KeyType::kEcP256).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EvpPkeyPtr stranger(EVP_EC_gen("P-256"));
+  X509Ptr foreign = IssueFor(stranger.get(), "stranger");
+  EXPECT_THAT(token_->StoreCertificate(key_, foreign.get()),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_EQ(token_->changes(), start + 5);
 }
 
 }  // namespace

@@ -1,0 +1,168 @@
+#include "agent/token_work.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
+
+namespace keyhold::agent {
+namespace {
+
+constexpr absl::Duration kFast = absl::Microseconds(100);
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+TEST(LatencyEstimateTest, UnknownUntilTheFirstSampleThenFollowsTheSamples) {
+  LatencyEstimate estimate;
+  EXPECT_EQ(estimate.Get(), absl::InfiniteDuration());
+  estimate.Add(absl::Microseconds(80));
+  EXPECT_EQ(estimate.Get(), absl::Microseconds(80));
+  // A token that turns slow is noticed within a few calls.
+  for (int i = 0; i < 8; ++i) estimate.Add(absl::Milliseconds(20));
+  EXPECT_GT(estimate.Get(), absl::Milliseconds(1));
+  // One slow call among fast ones is forgiven soon.
+  for (int i = 0; i < 24; ++i) estimate.Add(absl::Microseconds(80));
+  EXPECT_LT(estimate.Get(), absl::Microseconds(200));
+}
+
+TEST(TokenWorkRunnerTest, FastWorkRunsOnTheCallingThread) {
+  TokenWorkRunner runner({});
+  std::thread::id ran_on;
+  runner.Run(kFast, [&] { ran_on = std::this_thread::get_id(); });
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(runner.stats().inline_runs, 1u);
+  EXPECT_EQ(runner.stats().workers, 0);
+}
+
+TEST(TokenWorkRunnerTest, UnknownOrSlowWorkGoesToAWorker) {
+  TokenWorkRunner runner({});
+  for (absl::Duration expected : {absl::InfiniteDuration(), absl::Milliseconds(5)}) {
+    absl::Notification done;
+    std::thread::id ran_on;
+    runner.Run(expected, [&] {
+      ran_on = std::this_thread::get_id();
+      done.Notify();
+    });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+    EXPECT_NE(ran_on, std::this_thread::get_id());
+  }
+  EXPECT_EQ(runner.stats().inline_runs, 0u);
+  EXPECT_EQ(runner.stats().worker_runs, 2u);
+}
+
+// The property ADR 0006 rests on: while one thread runs token work inline,
+// no other may, so a hung token call holds at most one gRPC callback thread.
+TEST(TokenWorkRunnerTest, AtMostOneThreadRunsWorkInline) {
+  TokenWorkRunner runner({});
+  absl::Notification inline_started, release_inline;
+  std::thread blocked([&] {
+    runner.Run(kFast, [&] {
+      inline_started.Notify();
+      release_inline.WaitForNotification();
+    });
+  });
+  ASSERT_TRUE(inline_started.WaitForNotificationWithTimeout(kWait));
+
+  // Fast work from this thread now returns at once and runs elsewhere.
+  absl::Notification second_done;
+  std::thread::id second_ran_on;
+  runner.Run(kFast, [&] {
+    second_ran_on = std::this_thread::get_id();
+    second_done.Notify();
+  });
+  ASSERT_TRUE(second_done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_NE(second_ran_on, std::this_thread::get_id());
+  EXPECT_NE(second_ran_on, blocked.get_id());
+
+  release_inline.Notify();
+  blocked.join();
+  // The slot is free again.
+  std::thread::id third_ran_on;
+  runner.Run(kFast, [&] { third_ran_on = std::this_thread::get_id(); });
+  EXPECT_EQ(third_ran_on, std::this_thread::get_id());
+  EXPECT_EQ(runner.stats().inline_runs, 2u);
+}
+
+TEST(TokenWorkRunnerTest, SlowWorkRunsInParallelUpToTheWorkerLimit) {
+  constexpr int kWorkers = 3;
+  TokenWorkRunner runner({.max_workers = kWorkers});
+  absl::BlockingCounter all_started(kWorkers);
+  absl::Notification release;
+  std::atomic<int> finished{0};
+  for (int i = 0; i < kWorkers + 2; ++i) {
+    runner.Run(absl::InfiniteDuration(), [&, i] {
+      if (i < kWorkers) all_started.DecrementCount();
+      release.WaitForNotification();
+      finished.fetch_add(1);
+    });
+  }
+  // kWorkers blocked calls at once: they cannot start unless in parallel.
+  all_started.Wait();
+  EXPECT_EQ(runner.stats().workers, kWorkers);
+  // Meanwhile fast work still runs inline.
+  bool ran = false;
+  runner.Run(kFast, [&] { ran = true; });
+  EXPECT_TRUE(ran);
+  release.Notify();
+  while (finished.load() < kWorkers + 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(runner.stats().workers, kWorkers);
+}
+
+TEST(TokenWorkRunnerTest, IdleWorkersEndAndNewOnesStartWhenNeeded) {
+  TokenWorkRunner runner({.idle_timeout = absl::Milliseconds(20)});
+  for (int round = 0; round < 3; ++round) {
+    absl::Notification done;
+    runner.Run(absl::InfiniteDuration(), [&] { done.Notify(); });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+    const absl::Time deadline = absl::Now() + kWait;
+    while (runner.stats().workers > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    EXPECT_EQ(runner.stats().workers, 0) << "round " << round;
+  }
+  EXPECT_EQ(runner.stats().worker_runs, 3u);
+}
+
+TEST(TokenWorkRunnerTest, DestructionRunsQueuedWork) {
+  std::atomic<int> ran{0};
+  {
+    TokenWorkRunner runner({.max_workers = 1});
+    absl::Notification release;
+    runner.Run(absl::InfiniteDuration(), [&] {
+      release.WaitForNotification();
+      ran.fetch_add(1);
+    });
+    for (int i = 0; i < 10; ++i) runner.Run(absl::InfiniteDuration(), [&] { ran.fetch_add(1); });
+    release.Notify();
+  }
+  EXPECT_EQ(ran.load(), 11);
+}
+
+TEST(TokenWorkRunnerTest, ManyThreadsManyCallsAllRunOnce) {
+  TokenWorkRunner runner({.max_workers = 4});
+  constexpr int kThreads = 8, kCalls = 2000;
+  std::atomic<int> ran{0};
+  absl::BlockingCounter done(kThreads * kCalls);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        const absl::Duration expected = (i + t) % 3 == 0 ? absl::InfiniteDuration() : kFast;
+        runner.Run(expected, [&] {
+          ran.fetch_add(1);
+          done.DecrementCount();
+        });
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  done.Wait();
+  EXPECT_EQ(ran.load(), kThreads * kCalls);
+  const TokenWorkRunner::Stats stats = runner.stats();
+  EXPECT_EQ(stats.inline_runs + stats.worker_runs, static_cast<uint64_t>(kThreads * kCalls));
+  EXPECT_LE(stats.workers, 4);
+}
+
+}  // namespace
+}  // namespace keyhold::agent
