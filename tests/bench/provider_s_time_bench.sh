@@ -4,7 +4,7 @@
 # the same key type as a software key file. Goal: provider >= 0.70 x file.
 # The file key also runs with the provider loaded (OPENSSL_CONF) but
 # unused, which shows what OpenSSL itself pays for a second provider.
-# The three clients alternate in 3 rounds (SECONDS split between them), so
+# The three clients alternate in rounds (3, or 5 s each for long runs), so
 # a machine that slows down or speeds up during the run affects all alike.
 #
 # Usage: tests/bench/provider_s_time_bench.sh [BUILD_DIR] [SECONDS per client]
@@ -73,7 +73,9 @@ openssl s_server -quiet -accept "127.0.0.1:$port" -cert server.pem -key server.k
 pids+=($!)
 sleep 0.5
 
-rounds=3
+# At least 3 rounds; long runs use 5-second rounds, so the three clients
+# interleave finely enough that the VM's drift hits them alike.
+rounds=$(( seconds >= 15 ? seconds / 5 : 3 ))
 round_seconds=$(( seconds / rounds > 0 ? seconds / rounds : 1 ))
 # connections KEYFILE CERTFILE [env...]: "CONNECTIONS SECONDS" of one s_time run
 connections() {
