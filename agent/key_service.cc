@@ -2,6 +2,9 @@
 
 #include <openssl/pem.h>
 
+#include <chrono>
+#include <memory>
+
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -236,9 +239,24 @@ grpc::ServerUnaryReactor* KeyServiceImpl::Sign(grpc::CallbackServerContext* cont
   std::shared_ptr<const SignerCache::Entry> cached = CachedSigner(request->key());
   const absl::Duration expected =
       cached != nullptr ? cached->sign_latency.Get() : absl::InfiniteDuration();
-  sign_runner_.Run(expected, [this, context, request, response, reactor] {
-    reactor->Finish(SignNow(context, *request, response));
-  });
+  // Counted from now, so a drain waits for a Sign still queued for a worker
+  // before it cuts connections.
+  auto active = std::make_unique<ConnectionRegistry::ActiveCall>(connections_);
+  const bool taken = sign_runner_.Run(
+      expected, [this, context, request, response, reactor, active = std::move(active)] {
+        // Queued behind a slow token, the caller may have given up.
+        if (context->IsCancelled()) {
+          reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                       "the call ended while it waited for the token"));
+          return;
+        }
+        reactor->Finish(SignNow(context, *request, response));
+      });
+  if (!taken) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        "too many signatures are waiting for the token; retry later"));
+  }
   return reactor;
 }
 
@@ -266,9 +284,9 @@ grpc::Status KeyServiceImpl::SignNow(grpc::ServerContextBase* context,
       if (absl::Status s = policy_.CheckKey(caller, key, KeyOperation::kSign); !s.ok()) return s;
       absl::StatusOr<SignatureAlgorithm> alg = SignatureAlgorithmFromRequest(request, key.type);
       if (!alg.ok()) return alg.status();
-      const absl::Time start = absl::Now();
+      const auto start = std::chrono::steady_clock::now();
       absl::StatusOr<std::vector<uint8_t>> sig = (*entry)->signer->Sign(*alg, bytes);
-      (*entry)->sign_latency.Add(absl::Now() - start);
+      (*entry)->sign_latency.Add(absl::FromChrono(std::chrono::steady_clock::now() - start));
       if (absl::IsNotFound(sig.status()) && use_cache) {
         signers_.Forget(*entry);
         continue;

@@ -1,5 +1,7 @@
 #include "agent/token_work.h"
 
+#include <algorithm>
+#include <system_error>
 #include <utility>
 
 namespace keyhold::agent {
@@ -36,31 +38,58 @@ TokenWorkRunner::~TokenWorkRunner() {
   for (std::thread& thread : threads) thread.join();
 }
 
-void TokenWorkRunner::Run(absl::Duration expected, absl::AnyInvocable<void() &&> work) {
+bool TokenWorkRunner::Run(absl::Duration expected, absl::AnyInvocable<void() &&> work) {
   if (expected <= options_.inline_limit && !inline_busy_.exchange(true, std::memory_order_acquire)) {
+    // Frees the slot however the work ends.
+    struct SlotRelease {
+      std::atomic<bool>& busy;
+      ~SlotRelease() { busy.store(false, std::memory_order_release); }
+    } release{inline_busy_};
     inline_runs_.fetch_add(1, std::memory_order_relaxed);
     std::move(work)();
-    inline_busy_.store(false, std::memory_order_release);
-    return;
+    return true;
   }
-  Enqueue(std::move(work));
+  return Enqueue(std::move(work));
 }
 
-void TokenWorkRunner::Enqueue(absl::AnyInvocable<void() &&> work) {
+bool TokenWorkRunner::Enqueue(absl::AnyInvocable<void() &&> work) {
   std::vector<std::thread> ended;
+  bool taken = false;
   {
     absl::MutexLock lock(&mu_);
-    queue_.push_back(std::move(work));
-    if (queue_.size() > static_cast<size_t>(idle_) &&
-        workers_.size() < static_cast<size_t>(options_.max_workers)) {
-      std::thread thread([this] { WorkerLoop(); });
-      const std::thread::id id = thread.get_id();
-      workers_.emplace(id, std::move(thread));
-    }
-    work_ready_.Signal();
     ended.swap(ended_);
+    if (queue_.size() < options_.max_queued) {
+      bool can_run = !workers_.empty();
+      if (queue_.size() + 1 > static_cast<size_t>(idle_) &&
+          workers_.size() < static_cast<size_t>(options_.max_workers)) {
+        // The thread first, the work after: work is queued only when some
+        // worker will run it.
+        std::thread thread;
+        if (StartThread(thread)) {
+          const std::thread::id id = thread.get_id();
+          workers_.emplace(id, std::move(thread));
+          peak_workers_ = std::max(peak_workers_, static_cast<int>(workers_.size()));
+          can_run = true;
+        }
+      }
+      if (can_run) {
+        queue_.push_back(std::move(work));
+        work_ready_.Signal();
+        taken = true;
+      }
+    }
   }
   for (std::thread& thread : ended) thread.join();
+  return taken;
+}
+
+bool TokenWorkRunner::StartThread(std::thread& thread) {
+  try {
+    thread = std::thread([this] { WorkerLoop(); });
+    return true;
+  } catch (const std::system_error&) {  // out of threads (EAGAIN)
+    return false;
+  }
 }
 
 void TokenWorkRunner::WorkerLoop() {
@@ -98,6 +127,7 @@ TokenWorkRunner::Stats TokenWorkRunner::stats() const {
   absl::MutexLock lock(&mu_);
   stats.worker_runs = worker_runs_;
   stats.workers = static_cast<int>(workers_.size());
+  stats.peak_workers = peak_workers_;
   return stats;
 }
 

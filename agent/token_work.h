@@ -45,11 +45,15 @@ class TokenWorkRunner {
     int max_workers = 32;
     // A worker with nothing to do for this long ends.
     absl::Duration idle_timeout = absl::Seconds(30);
+    // Work waiting for a worker at most; Run refuses more (a hung token
+    // must not let callers pile up work without bound).
+    size_t max_queued = 1024;
   };
   struct Stats {
     uint64_t inline_runs = 0;
     uint64_t worker_runs = 0;
-    int workers = 0;  // threads alive now
+    int workers = 0;       // threads alive now
+    int peak_workers = 0;  // most threads alive at once
   };
 
   explicit TokenWorkRunner(Options options);
@@ -60,12 +64,18 @@ class TokenWorkRunner {
 
   // Runs `work` on this thread before returning, or later on a worker.
   // `expected` is how long it will likely take (InfiniteDuration if unknown).
-  void Run(absl::Duration expected, absl::AnyInvocable<void() &&> work);
+  // False when the work cannot be taken (the queue is full, or no worker
+  // thread can be started): it was not run and will not be; the caller
+  // answers for it.
+  [[nodiscard]] bool Run(absl::Duration expected, absl::AnyInvocable<void() &&> work);
 
   Stats stats() const;
 
  private:
-  void Enqueue(absl::AnyInvocable<void() &&> work);
+  bool Enqueue(absl::AnyInvocable<void() &&> work);
+  // Starts a worker thread running WorkerLoop; false if the system has no
+  // thread to give. Called with mu_ held.
+  bool StartThread(std::thread& thread);
   void WorkerLoop();
 
   const Options options_;
@@ -81,6 +91,7 @@ class TokenWorkRunner {
   // Workers that ended when idle, for the next caller to join.
   std::vector<std::thread> ended_ ABSL_GUARDED_BY(mu_);
   int idle_ ABSL_GUARDED_BY(mu_) = 0;
+  int peak_workers_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t worker_runs_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -31,7 +32,7 @@ TEST(LatencyEstimateTest, UnknownUntilTheFirstSampleThenFollowsTheSamples) {
 TEST(TokenWorkRunnerTest, FastWorkRunsOnTheCallingThread) {
   TokenWorkRunner runner({});
   std::thread::id ran_on;
-  runner.Run(kFast, [&] { ran_on = std::this_thread::get_id(); });
+  EXPECT_TRUE(runner.Run(kFast, [&] { ran_on = std::this_thread::get_id(); }));
   EXPECT_EQ(ran_on, std::this_thread::get_id());
   EXPECT_EQ(runner.stats().inline_runs, 1u);
   EXPECT_EQ(runner.stats().workers, 0);
@@ -42,10 +43,10 @@ TEST(TokenWorkRunnerTest, UnknownOrSlowWorkGoesToAWorker) {
   for (absl::Duration expected : {absl::InfiniteDuration(), absl::Milliseconds(5)}) {
     absl::Notification done;
     std::thread::id ran_on;
-    runner.Run(expected, [&] {
+    EXPECT_TRUE(runner.Run(expected, [&] {
       ran_on = std::this_thread::get_id();
       done.Notify();
-    });
+    }));
     ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
     EXPECT_NE(ran_on, std::this_thread::get_id());
   }
@@ -59,20 +60,20 @@ TEST(TokenWorkRunnerTest, AtMostOneThreadRunsWorkInline) {
   TokenWorkRunner runner({});
   absl::Notification inline_started, release_inline;
   std::thread blocked([&] {
-    runner.Run(kFast, [&] {
+    EXPECT_TRUE(runner.Run(kFast, [&] {
       inline_started.Notify();
       release_inline.WaitForNotification();
-    });
+    }));
   });
   ASSERT_TRUE(inline_started.WaitForNotificationWithTimeout(kWait));
 
   // Fast work from this thread now returns at once and runs elsewhere.
   absl::Notification second_done;
   std::thread::id second_ran_on;
-  runner.Run(kFast, [&] {
+  EXPECT_TRUE(runner.Run(kFast, [&] {
     second_ran_on = std::this_thread::get_id();
     second_done.Notify();
-  });
+  }));
   ASSERT_TRUE(second_done.WaitForNotificationWithTimeout(kWait));
   EXPECT_NE(second_ran_on, std::this_thread::get_id());
   EXPECT_NE(second_ran_on, blocked.get_id());
@@ -81,7 +82,7 @@ TEST(TokenWorkRunnerTest, AtMostOneThreadRunsWorkInline) {
   blocked.join();
   // The slot is free again.
   std::thread::id third_ran_on;
-  runner.Run(kFast, [&] { third_ran_on = std::this_thread::get_id(); });
+  EXPECT_TRUE(runner.Run(kFast, [&] { third_ran_on = std::this_thread::get_id(); }));
   EXPECT_EQ(third_ran_on, std::this_thread::get_id());
   EXPECT_EQ(runner.stats().inline_runs, 2u);
 }
@@ -93,18 +94,18 @@ TEST(TokenWorkRunnerTest, SlowWorkRunsInParallelUpToTheWorkerLimit) {
   absl::Notification release;
   std::atomic<int> finished{0};
   for (int i = 0; i < kWorkers + 2; ++i) {
-    runner.Run(absl::InfiniteDuration(), [&, i] {
+    EXPECT_TRUE(runner.Run(absl::InfiniteDuration(), [&, i] {
       if (i < kWorkers) all_started.DecrementCount();
       release.WaitForNotification();
       finished.fetch_add(1);
-    });
+    }));
   }
   // kWorkers blocked calls at once: they cannot start unless in parallel.
   all_started.Wait();
   EXPECT_EQ(runner.stats().workers, kWorkers);
   // Meanwhile fast work still runs inline.
   bool ran = false;
-  runner.Run(kFast, [&] { ran = true; });
+  EXPECT_TRUE(runner.Run(kFast, [&] { ran = true; }));
   EXPECT_TRUE(ran);
   release.Notify();
   while (finished.load() < kWorkers + 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -115,7 +116,7 @@ TEST(TokenWorkRunnerTest, IdleWorkersEndAndNewOnesStartWhenNeeded) {
   TokenWorkRunner runner({.idle_timeout = absl::Milliseconds(20)});
   for (int round = 0; round < 3; ++round) {
     absl::Notification done;
-    runner.Run(absl::InfiniteDuration(), [&] { done.Notify(); });
+    EXPECT_TRUE(runner.Run(absl::InfiniteDuration(), [&] { done.Notify(); }));
     ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
     const absl::Time deadline = absl::Now() + kWait;
     while (runner.stats().workers > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
@@ -129,19 +130,19 @@ TEST(TokenWorkRunnerTest, DestructionRunsQueuedWork) {
   {
     TokenWorkRunner runner({.max_workers = 1});
     absl::Notification release;
-    runner.Run(absl::InfiniteDuration(), [&] {
+    EXPECT_TRUE(runner.Run(absl::InfiniteDuration(), [&] {
       release.WaitForNotification();
       ran.fetch_add(1);
-    });
-    for (int i = 0; i < 10; ++i) runner.Run(absl::InfiniteDuration(), [&] { ran.fetch_add(1); });
+    }));
+    for (int i = 0; i < 10; ++i) EXPECT_TRUE(runner.Run(absl::InfiniteDuration(), [&] { ran.fetch_add(1); }));
     release.Notify();
   }
   EXPECT_EQ(ran.load(), 11);
 }
 
 TEST(TokenWorkRunnerTest, ManyThreadsManyCallsAllRunOnce) {
-  TokenWorkRunner runner({.max_workers = 4});
   constexpr int kThreads = 8, kCalls = 2000;
+  TokenWorkRunner runner({.max_workers = 4, .max_queued = kThreads * kCalls});
   std::atomic<int> ran{0};
   absl::BlockingCounter done(kThreads * kCalls);
   std::vector<std::thread> threads;
@@ -149,10 +150,10 @@ TEST(TokenWorkRunnerTest, ManyThreadsManyCallsAllRunOnce) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kCalls; ++i) {
         const absl::Duration expected = (i + t) % 3 == 0 ? absl::InfiniteDuration() : kFast;
-        runner.Run(expected, [&] {
+        EXPECT_TRUE(runner.Run(expected, [&] {
           ran.fetch_add(1);
           done.DecrementCount();
-        });
+        }));
       }
     });
   }
@@ -161,7 +162,43 @@ TEST(TokenWorkRunnerTest, ManyThreadsManyCallsAllRunOnce) {
   EXPECT_EQ(ran.load(), kThreads * kCalls);
   const TokenWorkRunner::Stats stats = runner.stats();
   EXPECT_EQ(stats.inline_runs + stats.worker_runs, static_cast<uint64_t>(kThreads * kCalls));
-  EXPECT_LE(stats.workers, 4);
+  EXPECT_LE(stats.peak_workers, 4);
+  EXPECT_GE(stats.peak_workers, 1);
+}
+
+TEST(TokenWorkRunnerTest, RefusesWorkBeyondTheQueueLimitAndRunsTheRest) {
+  TokenWorkRunner runner({.max_workers = 1, .max_queued = 2});
+  absl::Notification started, release;
+  std::atomic<int> ran{0};
+  EXPECT_TRUE(runner.Run(absl::InfiniteDuration(), [&] {
+    started.Notify();
+    release.WaitForNotification();
+    ran.fetch_add(1);
+  }));
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));  // the worker is busy
+  EXPECT_TRUE(runner.Run(absl::InfiniteDuration(), [&] { ran.fetch_add(1); }));
+  EXPECT_TRUE(runner.Run(absl::InfiniteDuration(), [&] { ran.fetch_add(1); }));
+  bool refused_ran = false;
+  EXPECT_FALSE(runner.Run(absl::InfiniteDuration(), [&] { refused_ran = true; }));
+  // Fast work still runs inline while the queue is full.
+  bool fast_ran = false;
+  EXPECT_TRUE(runner.Run(kFast, [&] { fast_ran = true; }));
+  EXPECT_TRUE(fast_ran);
+  release.Notify();
+  const absl::Time deadline = absl::Now() + kWait;
+  while (ran.load() < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(ran.load(), 3);
+  EXPECT_FALSE(refused_ran);
+}
+
+TEST(TokenWorkRunnerTest, TheInlineSlotIsFreedWhenTheWorkThrows) {
+  TokenWorkRunner runner({});
+  EXPECT_THROW(
+      { (void)runner.Run(kFast, [] { throw std::runtime_error("token library threw"); }); },
+      std::runtime_error);
+  std::thread::id ran_on;
+  EXPECT_TRUE(runner.Run(kFast, [&] { ran_on = std::this_thread::get_id(); }));
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
 }
 
 }  // namespace
