@@ -9,6 +9,7 @@
 #define KEYHOLD_AGENT_CONNECTION_REGISTRY_H_
 
 #include <atomic>
+#include <utility>
 #include <map>
 #include <string>
 
@@ -29,15 +30,20 @@ class ConnectionRegistry {
   // only idle connections are left.
   class ActiveCall {
    public:
-    explicit ActiveCall(const ConnectionRegistry& registry) : registry_(registry) {
-      registry_.active_calls_.fetch_add(1);
+    explicit ActiveCall(const ConnectionRegistry& registry) : registry_(&registry) {
+      registry_->active_calls_.fetch_add(1);
     }
-    ~ActiveCall() { registry_.active_calls_.fetch_sub(1); }
+    // Moves with the call (a Sign handed to a worker).
+    ActiveCall(ActiveCall&& other) noexcept : registry_(std::exchange(other.registry_, nullptr)) {}
+    ~ActiveCall() {
+      if (registry_ != nullptr) registry_->active_calls_.fetch_sub(1);
+    }
     ActiveCall(const ActiveCall&) = delete;
     ActiveCall& operator=(const ActiveCall&) = delete;
+    ActiveCall& operator=(ActiveCall&&) = delete;
 
    private:
-    const ConnectionRegistry& registry_;
+    const ConnectionRegistry* registry_;
   };
   int active_calls() const { return active_calls_.load(); }
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -236,21 +237,23 @@ grpc::ServerUnaryReactor* KeyServiceImpl::Sign(grpc::CallbackServerContext* cont
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // Only a key already in the cache has a known signing time; a lookup on
   // the token, or a key never used, goes to a worker.
+  const uint64_t mark = signers_.Mark();
   std::shared_ptr<const SignerCache::Entry> cached = CachedSigner(request->key());
   const absl::Duration expected =
       cached != nullptr ? cached->sign_latency.Get() : absl::InfiniteDuration();
   // Counted from now, so a drain waits for a Sign still queued for a worker
   // before it cuts connections.
-  auto active = std::make_unique<ConnectionRegistry::ActiveCall>(connections_);
+  ConnectionRegistry::ActiveCall active(connections_);
   const bool taken = sign_runner_.Run(
-      expected, [this, context, request, response, reactor, active = std::move(active)] {
+      expected, [this, context, request, response, reactor, cached = std::move(cached), mark,
+                 active = std::move(active)]() mutable {
         // Queued behind a slow token, the caller may have given up.
         if (context->IsCancelled()) {
           reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
                                        "the call ended while it waited for the token"));
           return;
         }
-        reactor->Finish(SignNow(context, *request, response));
+        reactor->Finish(SignNow(context, *request, std::move(cached), mark, response));
       });
   if (!taken) {
     reactor->Finish(grpc::Status(
@@ -262,7 +265,8 @@ grpc::ServerUnaryReactor* KeyServiceImpl::Sign(grpc::CallbackServerContext* cont
 
 grpc::Status KeyServiceImpl::SignNow(grpc::ServerContextBase* context,
                                      const v1::SignRequest& request,
-                                     v1::SignResponse* response) {
+                                     std::shared_ptr<const SignerCache::Entry> cached,
+                                     uint64_t mark, v1::SignResponse* response) {
   return Handle(context, "Sign", [&](const Caller& caller, AuditEvent& event) -> absl::Status {
     if (request.digest().size() > kMaxSignInputBytes) {
       return absl::InvalidArgumentError(
@@ -276,7 +280,9 @@ grpc::Status KeyServiceImpl::SignNow(grpc::ServerContextBase* context,
     // process) is dropped and the key looked up afresh, once.
     for (bool use_cache : {true, false}) {
       absl::StatusOr<std::shared_ptr<const SignerCache::Entry>> entry =
-          ResolveSigner(request.key(), use_cache);
+          use_cache && cached != nullptr && signers_.Mark() == mark
+              ? std::move(cached)
+              : ResolveSigner(request.key(), use_cache);
       if (!entry.ok()) return entry.status();
       const KeyInfo& key = (*entry)->key;
       event.key_label = key.label;

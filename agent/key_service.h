@@ -52,8 +52,6 @@ class KeyServiceImpl final
                                  const keyhold::v1::SignRequest* request,
                                  keyhold::v1::SignResponse* response) override;
 
-  TokenWorkRunner::Stats sign_stats() const { return sign_runner_.stats(); }
-
  private:
   absl::StatusOr<KeyInfo> Resolve(const keyhold::v1::KeySelector& selector);
   // The key's cache entry, or null.
@@ -62,7 +60,11 @@ class KeyServiceImpl final
   absl::StatusOr<std::shared_ptr<const SignerCache::Entry>> ResolveSigner(
       const keyhold::v1::KeySelector& selector, bool use_cache);
   absl::Status Describe(const KeyInfo& key, bool with_protection, keyhold::v1::Key* out);
+  // The signature itself. `cached` is the key's cache entry as Sign found
+  // it when the cache stood at `mark` (null: none); it spares a second
+  // lookup unless the token changed meanwhile.
   grpc::Status SignNow(grpc::ServerContextBase* context, const keyhold::v1::SignRequest& request,
+                       std::shared_ptr<const SignerCache::Entry> cached, uint64_t mark,
                        keyhold::v1::SignResponse* response);
   // Runs `body` for the caller of `context`, audits, translates.
   grpc::Status Handle(grpc::ServerContextBase* context, const char* operation,

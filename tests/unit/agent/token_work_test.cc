@@ -16,6 +16,26 @@ namespace {
 constexpr absl::Duration kFast = absl::Microseconds(100);
 constexpr absl::Duration kWait = absl::Seconds(30);
 
+// Runs work expected to take `expected` and returns the thread it ran on,
+// once it has run.
+std::thread::id RanOn(TokenWorkRunner& runner, absl::Duration expected) {
+  absl::Notification done;
+  std::thread::id ran_on;
+  EXPECT_TRUE(runner.Run(expected, [&] {
+    ran_on = std::this_thread::get_id();
+    done.Notify();
+  }));
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+  return ran_on;
+}
+
+// Polls `done` until it holds or kWait passes.
+template <typename Predicate>
+void WaitUntil(Predicate done) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (!done() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+}
+
 TEST(LatencyEstimateTest, UnknownUntilTheFirstSampleThenFollowsTheSamples) {
   LatencyEstimate estimate;
   EXPECT_EQ(estimate.Get(), absl::InfiniteDuration());
@@ -31,9 +51,7 @@ TEST(LatencyEstimateTest, UnknownUntilTheFirstSampleThenFollowsTheSamples) {
 
 TEST(TokenWorkRunnerTest, FastWorkRunsOnTheCallingThread) {
   TokenWorkRunner runner({});
-  std::thread::id ran_on;
-  EXPECT_TRUE(runner.Run(kFast, [&] { ran_on = std::this_thread::get_id(); }));
-  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(RanOn(runner, kFast), std::this_thread::get_id());
   EXPECT_EQ(runner.stats().inline_runs, 1u);
   EXPECT_EQ(runner.stats().workers, 0);
 }
@@ -41,14 +59,7 @@ TEST(TokenWorkRunnerTest, FastWorkRunsOnTheCallingThread) {
 TEST(TokenWorkRunnerTest, UnknownOrSlowWorkGoesToAWorker) {
   TokenWorkRunner runner({});
   for (absl::Duration expected : {absl::InfiniteDuration(), absl::Milliseconds(5)}) {
-    absl::Notification done;
-    std::thread::id ran_on;
-    EXPECT_TRUE(runner.Run(expected, [&] {
-      ran_on = std::this_thread::get_id();
-      done.Notify();
-    }));
-    ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
-    EXPECT_NE(ran_on, std::this_thread::get_id());
+    EXPECT_NE(RanOn(runner, expected), std::this_thread::get_id());
   }
   EXPECT_EQ(runner.stats().inline_runs, 0u);
   EXPECT_EQ(runner.stats().worker_runs, 2u);
@@ -68,22 +79,14 @@ TEST(TokenWorkRunnerTest, AtMostOneThreadRunsWorkInline) {
   ASSERT_TRUE(inline_started.WaitForNotificationWithTimeout(kWait));
 
   // Fast work from this thread now returns at once and runs elsewhere.
-  absl::Notification second_done;
-  std::thread::id second_ran_on;
-  EXPECT_TRUE(runner.Run(kFast, [&] {
-    second_ran_on = std::this_thread::get_id();
-    second_done.Notify();
-  }));
-  ASSERT_TRUE(second_done.WaitForNotificationWithTimeout(kWait));
+  const std::thread::id second_ran_on = RanOn(runner, kFast);
   EXPECT_NE(second_ran_on, std::this_thread::get_id());
   EXPECT_NE(second_ran_on, blocked.get_id());
 
   release_inline.Notify();
   blocked.join();
   // The slot is free again.
-  std::thread::id third_ran_on;
-  EXPECT_TRUE(runner.Run(kFast, [&] { third_ran_on = std::this_thread::get_id(); }));
-  EXPECT_EQ(third_ran_on, std::this_thread::get_id());
+  EXPECT_EQ(RanOn(runner, kFast), std::this_thread::get_id());
   EXPECT_EQ(runner.stats().inline_runs, 2u);
 }
 
@@ -108,7 +111,7 @@ TEST(TokenWorkRunnerTest, SlowWorkRunsInParallelUpToTheWorkerLimit) {
   EXPECT_TRUE(runner.Run(kFast, [&] { ran = true; }));
   EXPECT_TRUE(ran);
   release.Notify();
-  while (finished.load() < kWorkers + 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  WaitUntil([&] { return finished.load() == kWorkers + 2; });
   EXPECT_EQ(runner.stats().workers, kWorkers);
 }
 
@@ -118,8 +121,7 @@ TEST(TokenWorkRunnerTest, IdleWorkersEndAndNewOnesStartWhenNeeded) {
     absl::Notification done;
     EXPECT_TRUE(runner.Run(absl::InfiniteDuration(), [&] { done.Notify(); }));
     ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
-    const absl::Time deadline = absl::Now() + kWait;
-    while (runner.stats().workers > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    WaitUntil([&] { return runner.stats().workers == 0; });
     EXPECT_EQ(runner.stats().workers, 0) << "round " << round;
   }
   EXPECT_EQ(runner.stats().worker_runs, 3u);
@@ -185,8 +187,7 @@ TEST(TokenWorkRunnerTest, RefusesWorkBeyondTheQueueLimitAndRunsTheRest) {
   EXPECT_TRUE(runner.Run(kFast, [&] { fast_ran = true; }));
   EXPECT_TRUE(fast_ran);
   release.Notify();
-  const absl::Time deadline = absl::Now() + kWait;
-  while (ran.load() < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  WaitUntil([&] { return ran.load() >= 3; });
   EXPECT_EQ(ran.load(), 3);
   EXPECT_FALSE(refused_ran);
 }
@@ -196,9 +197,7 @@ TEST(TokenWorkRunnerTest, TheInlineSlotIsFreedWhenTheWorkThrows) {
   EXPECT_THROW(
       { (void)runner.Run(kFast, [] { throw std::runtime_error("token library threw"); }); },
       std::runtime_error);
-  std::thread::id ran_on;
-  EXPECT_TRUE(runner.Run(kFast, [&] { ran_on = std::this_thread::get_id(); }));
-  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(RanOn(runner, kFast), std::this_thread::get_id());
 }
 
 }  // namespace
