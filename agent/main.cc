@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/log.h"
+#include "tokens/openssl_init.h"
 
 #ifndef KEYHOLD_VERSION
 #define KEYHOLD_VERSION "unknown"
@@ -27,6 +28,10 @@ constexpr char kUsage[] =
     "from the command line. See docs/configuration.md.\n";
 
 int Main(int argc, char** argv) {
+  if (!InitOpensslWithoutConfig()) {
+    std::cerr << "keyholdd: cannot initialise OpenSSL\n";
+    return 1;
+  }
   // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock
   // detector on: a lock-order graph updated on every lock, 2-3 % of the
   // agent's CPU on the Sign path (gRPC locks absl mutexes too). The tests

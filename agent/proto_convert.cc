@@ -100,9 +100,9 @@ absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmFromRequest(
     if (request.pss_salt_length() < 0) {
       return absl::InvalidArgumentError("pss_salt_length: must not be negative");
     }
-    alg.pss_salt_length = request.pss_salt_length() == 0
-                              ? static_cast<int>(DigestSize(alg.hash))
-                              : request.pss_salt_length();
+    alg.pss_salt_length = request.has_pss_salt_length()
+                              ? request.pss_salt_length()
+                              : static_cast<int>(DigestSize(alg.hash));
   }
   return alg;
 }

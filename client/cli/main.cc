@@ -3,6 +3,7 @@
 // This file owns the process's outcome: each command leaves an absl::Status
 // in CommandContext::result, and ExitCodeFor() below is the one mapping
 // from a status to an exit code and the one line on stderr.
+#include <csignal>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "client/cli/commands.h"
+#include "tokens/openssl_init.h"
 
 #ifndef KEYHOLD_VERSION
 #define KEYHOLD_VERSION "unknown"
@@ -125,6 +127,13 @@ int Main(int argc, char** argv) {
 }  // namespace keyhold::cli
 
 int main(int argc, char** argv) {
+  if (!keyhold::InitOpensslWithoutConfig()) {
+    std::cerr << "keyhold: cannot initialise OpenSSL\n";
+    return 1;
+  }
+  // A peer that hangs up (a proxied client, a closed pipe on stdout) is an
+  // EPIPE to handle where the write happens, not a reason to die.
+  signal(SIGPIPE, SIG_IGN);
   try {
     return keyhold::cli::Main(argc, argv);
   } catch (const std::exception& e) {

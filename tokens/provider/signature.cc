@@ -26,11 +26,28 @@
 namespace keyhold::provider_internal {
 namespace {
 
+int MaxSignatureSize(const SignatureContext& ctx, size_t* siglen) {
+  const int size = EVP_PKEY_get_size(ctx.public_key.get());
+  if (size <= 0) return FailWith(ctx, absl::InternalError("unknown key size"));
+  *siglen = static_cast<size_t>(size);
+  return 1;
+}
+
 // Calls the Signer and copies the signature out. `sig` null asks for the
 // maximum size only.
 int SignWith(SignatureContext& ctx, const SignatureAlgorithm& algorithm,
              std::span<const uint8_t> input, unsigned char* sig, size_t* siglen,
              size_t sigsize) {
+  // Like OpenSSL's own providers, a buffer must hold the largest signature
+  // of the key; checked before the signer is asked (a remote signature is
+  // an audited call to the agent).
+  size_t max_size = 0;
+  if (MaxSignatureSize(ctx, &max_size) != 1) return 0;
+  if (sigsize < max_size) {
+    return FailWith(ctx, absl::InvalidArgumentError(absl::StrCat(
+                             "the signature buffer holds ", sigsize,
+                             " bytes; this key's signatures take up to ", max_size)));
+  }
   absl::StatusOr<std::vector<uint8_t>> signature =
       ctx.signer->Sign(algorithm, input);
   if (!signature.ok()) {
@@ -44,13 +61,6 @@ int SignWith(SignatureContext& ctx, const SignatureAlgorithm& algorithm,
   }
   std::memcpy(sig, signature->data(), signature->size());
   *siglen = signature->size();
-  return 1;
-}
-
-int MaxSignatureSize(const SignatureContext& ctx, size_t* siglen) {
-  const int size = EVP_PKEY_get_size(ctx.public_key.get());
-  if (size <= 0) return FailWith(ctx, absl::InternalError("unknown key size"));
-  *siglen = static_cast<size_t>(size);
   return 1;
 }
 
@@ -78,10 +88,12 @@ int Sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize,
                     absl::FailedPreconditionError("sign without sign_init"));
   }
   if (sig == nullptr) return MaxSignatureSize(ctx, siglen);
-  if (ctx.family == KeyFamily::kEc && !ctx.hash.has_value()) {
-    ctx.hash = HashOfLength(tbslen);
-  }
+  // Without a digest set, an ECDSA input's length tells its hash, for this
+  // call only: the next input may be of another length.
+  const bool guess_hash = ctx.family == KeyFamily::kEc && !ctx.hash.has_value();
+  if (guess_hash) ctx.hash = HashOfLength(tbslen);
   absl::StatusOr<SignatureAlgorithm> algorithm = CurrentAlgorithm(ctx);
+  if (guess_hash) ctx.hash.reset();
   if (!algorithm.ok()) return FailWith(ctx, algorithm.status());
   return SignWith(ctx, *algorithm, {tbs, tbslen}, sig, siglen, sigsize);
 }

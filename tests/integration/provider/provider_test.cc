@@ -41,6 +41,43 @@ TEST_F(ProviderTest, CsrSignedThroughTheStoreVerifiesWithTheAgentsPublicKey) {
   }
 }
 
+TEST_F(ProviderTest, RsaPssSignaturesVerifyForEverySaltLength) {
+  // "0" must mean no salt: the agent once read 0 as "digest length".
+  for (const char* salt : {"0", "20", "digest", "max", "auto"}) {
+    SCOPED_TRACE(salt);
+    const std::string csr = dir_->File(absl::StrCat("pss-", salt, ".csr"));
+    ProgramResult request = MustRun(
+        {kOpenssl, "req", "-new", "-key", absl::StrCat("keyhold:", kClientRsa), "-sha384",
+         "-sigopt", "rsa_padding_mode:pss", "-sigopt", absl::StrCat("rsa_pss_saltlen:", salt),
+         "-subj", "/CN=pss", "-out", csr},
+        Options(WithProvider()));
+    ASSERT_EQ(request.exit_code, 0) << request.output;
+    ProgramResult verify = MustRun({kOpenssl, "req", "-verify", "-noout", "-in", csr});
+    EXPECT_EQ(verify.exit_code, 0) << verify.output;
+    EXPECT_THAT(verify.output, HasSubstr("verify OK"));
+  }
+}
+
+TEST_F(ProviderTest, AnOpensslConfThatLoadsTheModuleLeavesTheCliAndAgentAlone) {
+  // A system-wide openssl.cnf (or OPENSSL_CONF) may load the module into
+  // every program, the CLI included: it must not load itself there.
+  ProgramResult list = MustRun({KeyholdCliPath(), "--socket", agent_->socket_path(), "key", "list"},
+                               Options(WithProvider()));
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_THAT(list.output, HasSubstr(kClientEc));
+  // The agent too (it inherits this environment).
+  setenv("OPENSSL_CONF", conf_.c_str(), 1);
+  absl::Status restarted = agent_->Restart();
+  unsetenv("OPENSSL_CONF");
+  ASSERT_TRUE(restarted.ok()) << restarted << "\n" << agent_->ReadAgentLog();
+  const std::string csr = dir_->File("after-restart.csr");
+  ProgramResult request =
+      MustRun({kOpenssl, "req", "-new", "-key", absl::StrCat("keyhold:", kClientEc), "-subj",
+               "/CN=x", "-out", csr},
+              Options(WithProvider()));
+  EXPECT_EQ(request.exit_code, 0) << request.output;
+}
+
 TEST_F(ProviderTest, KeyByIdUriWorksAndStoreGivesTheStoredCertificate) {
   const std::string cert = Certify(kClientEc, /*server=*/false);
   ProgramResult certs = MustRun({kOpenssl, "storeutl", "-certs", "-noout", "-text",

@@ -392,19 +392,43 @@ TEST_F(SignatureTest, Ed25519RefusesStreaming) {
   ERR_clear_error();
 }
 
-TEST_F(SignatureTest, TooSmallBufferFails) {
-  ASSERT_OK_AND_ASSIGN(SignerKey key, MakeSignerKey(KeyType::kRsa2048));
+TEST_F(SignatureTest, TooSmallBufferFailsBeforeTheSignerIsAsked) {
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<SoftwareSigner> software,
+                       CachedSigner(KeyType::kEcP256));
+  auto recorder = std::make_shared<RecordingSigner>(software);
+  ASSERT_OK_AND_ASSIGN(EvpPkeyPtr key, MakeSignerPkey(libctx(), recorder));
   std::vector<uint8_t> digest(32, 0x5A);
-  EvpPkeyCtxPtr ctx(
-      EVP_PKEY_CTX_new_from_pkey(libctx(), key.key.get(), nullptr));
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(libctx(), key.get(), nullptr));
   ASSERT_EQ(EVP_PKEY_sign_init(ctx.get()), 1);
-  ASSERT_EQ(EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()), 1);
-  std::vector<uint8_t> signature(100);
+  // 70 bytes may hold this P-256 signature, but not every one (up to 72).
+  std::vector<uint8_t> signature(70);
   size_t length = signature.size();
-  EXPECT_NE(EVP_PKEY_sign(ctx.get(), signature.data(), &length, digest.data(),
-                          digest.size()),
+  EXPECT_NE(EVP_PKEY_sign(ctx.get(), signature.data(), &length, digest.data(), digest.size()),
             1);
-  ERR_clear_error();
+  EXPECT_THAT(DrainOpenSslErrors(), HasSubstr("take up to 72"));
+  EXPECT_TRUE(recorder->calls().empty()) << "a signature was made for nothing";
+}
+
+TEST_F(SignatureTest, PkeySignEcdsaGuessesTheHashAgainForEachInput) {
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<SoftwareSigner> software,
+                       CachedSigner(KeyType::kEcP384));
+  auto recorder = std::make_shared<RecordingSigner>(software);
+  ASSERT_OK_AND_ASSIGN(EvpPkeyPtr key, MakeSignerPkey(libctx(), recorder));
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(libctx(), key.get(), nullptr));
+  ASSERT_EQ(EVP_PKEY_sign_init(ctx.get()), 1);
+  for (size_t digest_size : {32u, 48u, 32u}) {
+    SCOPED_TRACE(digest_size);
+    std::vector<uint8_t> digest(digest_size, 0x5A);
+    std::vector<uint8_t> signature(256);
+    size_t length = signature.size();
+    ASSERT_EQ(EVP_PKEY_sign(ctx.get(), signature.data(), &length, digest.data(), digest.size()),
+              1)
+        << DrainOpenSslErrors();
+  }
+  ASSERT_EQ(recorder->calls().size(), 3u);
+  EXPECT_EQ(recorder->calls()[0].algorithm.hash, HashAlgorithm::kSha256);
+  EXPECT_EQ(recorder->calls()[1].algorithm.hash, HashAlgorithm::kSha384);
+  EXPECT_EQ(recorder->calls()[2].algorithm.hash, HashAlgorithm::kSha256);
 }
 
 TEST_F(SignatureTest, ConcurrentSigningFromManyThreadsVerifies) {
