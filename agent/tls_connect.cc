@@ -64,11 +64,19 @@ class ConnectReactor final
           return;
         }
         absl::Status written = tunnel->Write(request_.data());
-        if (absl::IsResourceExhausted(written)) {
-          // Wait for on_writable before reading more from the client.
-          absl::MutexLock lock(&mu_);
-          pending_write_ = request_.data();
-          return;
+        while (absl::IsResourceExhausted(written)) {
+          // Wait for on_writable before reading more from the client,
+          // unless it came already, between the refusal and this lock: then
+          // the buffer has drained and the frame goes now.
+          {
+            absl::MutexLock lock(&mu_);
+            if (!writable_seen_) {
+              pending_write_ = request_.data();
+              return;
+            }
+            writable_seen_ = false;
+          }
+          written = tunnel->Write(request_.data());
         }
         if (!written.ok()) return;  // the tunnel is ending; on_closed finishes
         break;
@@ -220,7 +228,10 @@ class ConnectReactor final
     std::string pending;
     {
       absl::MutexLock lock(&mu_);
-      if (!pending_write_) return;
+      if (!pending_write_) {
+        writable_seen_ = true;  // OnReadDone has not stored its frame yet
+        return;
+      }
       tunnel = tunnel_;
       pending = *std::move(pending_write_);
       pending_write_.reset();
@@ -287,6 +298,8 @@ class ConnectReactor final
   absl::Mutex mu_;
   std::shared_ptr<tls::Tunnel> tunnel_ ABSL_GUARDED_BY(mu_);
   std::optional<std::string> pending_write_ ABSL_GUARDED_BY(mu_);
+  // on_writable came while no frame was pending (see OnReadDone).
+  bool writable_seen_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<v1::ConnectResponse> queue_ ABSL_GUARDED_BY(mu_);
   v1::ConnectResponse outgoing_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

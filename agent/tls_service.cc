@@ -165,15 +165,25 @@ absl::StatusOr<TlsServiceImpl::Prepared> TlsServiceImpl::Prepare(const Caller& c
       !st.ok()) {
     return st;
   }
+  // The name the server is asked for (SNI) and its certificate checked
+  // against must be allowed as much as the address dialled: otherwise a key
+  // limited to one name could reach any other virtual host on that server.
+  const auto covers = [&](const std::vector<std::string>& patterns) {
+    bool host = false;
+    bool sni = options.sni().empty();
+    for (const std::string& pattern : patterns) {
+      host = host || TargetMatches(pattern, s.host, s.port);
+      sni = sni || TargetMatches(pattern, options.sni(), s.port);
+    }
+    return host && sni;
+  };
+  const std::string sni_note =
+      options.sni().empty() ? "" : absl::StrCat(" with SNI ", options.sni().substr(0, 255));
   const KeyPolicy* configured = config_.FindKey(options.key());
   if (configured != nullptr && configured->targets) {
-    bool allowed = false;
-    for (const std::string& pattern : *configured->targets) {
-      allowed = allowed || TargetMatches(pattern, s.host, s.port);
-    }
-    if (!allowed) {
+    if (!covers(*configured->targets)) {
       return absl::PermissionDeniedError(absl::StrCat(
-          "key \"", options.key(), "\" may not dial ", options.target(), " (its targets: ",
+          "key \"", options.key(), "\" may not dial ", options.target(), sni_note, " (its targets: ",
           configured->targets->empty() ? "none" : absl::StrJoin(*configured->targets, ", "),
           ")"));
     }
@@ -188,16 +198,10 @@ absl::StatusOr<TlsServiceImpl::Prepared> TlsServiceImpl::Prepare(const Caller& c
                        "] in the agent's config"));
     }
     const TlsProfile& profile = it->second;
-    if (!profile.targets.empty()) {
-      bool covered = false;
-      for (const std::string& pattern : profile.targets) {
-        covered = covered || TargetMatches(pattern, s.host, s.port);
-      }
-      if (!covered) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            "tls_profile ", profile.name, " is for ", absl::StrJoin(profile.targets, ", "),
-            ", not ", options.target()));
-      }
+    if (!profile.targets.empty() && !covers(profile.targets)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "tls_profile ", profile.name, " is for ", absl::StrJoin(profile.targets, ", "),
+          ", not ", options.target(), sni_note));
     }
     s.trust.file = profile.ca_file;
     s.trust.system_store = profile.system_trust;

@@ -140,6 +140,18 @@ TEST_F(NginxPeerTest, WrongServerNameIsRefusedAsHostnameMismatch) {
   EXPECT_EQ(SettledLineCount(AccessLog()), before) << "nginx saw a request";
 }
 
+TEST_F(NginxPeerTest, ServerNameOutsideKeyPolicyIsDeniedAndNeverDialed) {
+  // client2 may dial localhost, but not ask it for another virtual host.
+  const size_t before = SettledLineCount(AccessLog());
+  const size_t errors_before = SettledLineCount(pki_->File("nginx/error.log"));
+  CliResult r = Request("client2", {"--sni", "wrong.example"});
+  EXPECT_EQ(r.exit_code, 4) << Describe(r);  // PERMISSION_DENIED
+  EXPECT_THAT(r.err, HasSubstr("may not dial"));
+  EXPECT_THAT(r.err, HasSubstr("with SNI wrong.example"));
+  EXPECT_EQ(SettledLineCount(AccessLog()), before);
+  EXPECT_EQ(SettledLineCount(pki_->File("nginx/error.log")), errors_before);
+}
+
 TEST_F(NginxPeerTest, TargetOutsideKeyPolicyIsDeniedAuditedAndNeverDialed) {
   const size_t requests_before = SettledLineCount(AccessLog());
   // nginx logs every connection it had trouble with here (level info).

@@ -150,7 +150,7 @@ TEST_F(NodePeerTest, RequestSendsMethodHeaderAndFileBodyAndReadsChunkedResponse)
             absl::StrCat("method=PUT\nurl=/inspect?q=1\nx-test=yes please\nbody=", body, "\n"));
 }
 
-TEST_F(NodePeerTest, PlainCurlThroughKeyholdProxyGets200) {
+TEST_F(NodePeerTest, PlainCurlThroughKeyholdProxyGets200AlsoAfterAnAgentRestart) {
   std::vector<std::string> args = {KeyholdCliPath(),
                                    "--socket",
                                    pki_->agent.process->socket_path(),
@@ -177,6 +177,15 @@ TEST_F(NodePeerTest, PlainCurlThroughKeyholdProxyGets200) {
   }
   EXPECT_TRUE(proxy->running()) << proxy->log();
   EXPECT_THAT(proxy->log(), Not(HasSubstr("keyhold: proxy: ")));
+  // The proxy outlives the agent's restart: the next connection reaches
+  // the new agent.
+  ASSERT_THAT(pki_->agent.process->Restart(), IsOk());
+  absl::StatusOr<CommandResult> after =
+      RunProgram({kCurlBinary, "-sS", "-w", "\nhttp_code=%{http_code}\n",
+                  absl::StrCat("http://127.0.0.1:", proxy->port(), "/after-restart")});
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->output, "hello client\n\nhttp_code=200\n") << "proxy log:\n" << proxy->log();
+  EXPECT_TRUE(proxy->running()) << proxy->log();
 }
 
 TEST_F(NodePeerTest, ConnectRelaysStdinToEchoServerAndBack) {

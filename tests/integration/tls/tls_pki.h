@@ -8,7 +8,8 @@
 //                       by the agent's CA with profile server
 //   localhost-only.pem/.key   the same with SAN DNS:localhost only
 //   other-root.pem      an unrelated self-signed CA (a wrong trust bundle)
-//   client.pem          token key "client" (EC P-256, tls-client)
+//   client.pem          token key "client" (EC P-256, tls-client); its
+//                       targets also allow the name wrong.example (as SNI)
 //   client2.pem         token key "client2" (RSA-2048, tls-client)
 //   fenced.pem          token key "fenced" (EC P-256, tls-client) whose
 //                       config `targets` allow only api.partner.example:443
@@ -34,7 +35,7 @@ namespace keyhold::testing {
 inline constexpr char kTlsKeysConfig[] = R"([[key]]
 label = "client"
 purpose = "tls-client"
-targets = ["localhost:*", "127.0.0.1:*"]
+targets = ["localhost:*", "127.0.0.1:*", "wrong.example:*"]
 
 [[key]]
 label = "client2"
