@@ -100,8 +100,10 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(std::string so
   absl::StatusOr<int> fd = ConnectUnixSocket(socket_path);
   if (!fd.ok()) return fd.status();
   // gRPC takes ownership of the fd (and makes it non-blocking).
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxReplyBytes);
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateInsecureChannelFromFd(absl::StrCat("unix:", socket_path), *fd);
+      grpc::CreateCustomInsecureChannelFromFd(absl::StrCat("unix:", socket_path), *fd, args);
   return std::unique_ptr<AgentClient>(new AgentClient(std::move(socket_path), std::move(channel)));
 }
 

@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -31,8 +33,10 @@ namespace keyhold::cli {
 namespace {
 
 constexpr size_t kMaxPemFileBytes = 1 << 20;
-constexpr size_t kMaxBodyFileBytes = 64 << 20;
+constexpr size_t kMaxBodyFileBytes = client::kAgentMaxRequestBytes;
 constexpr size_t kChunk = 64 * 1024;
+// Proxied connections open at once at most (each holds two threads).
+constexpr int kMaxProxyConnections = 512;
 
 struct TlsFlags {
   std::string key;
@@ -165,6 +169,13 @@ absl::Status RunRequest(const CommandContext& context, const RequestOptions& opt
   }
   request.set_method(!options.method.empty() ? options.method
                                              : (request.body().empty() ? "GET" : "POST"));
+  if (request.ByteSizeLong() > client::kAgentMaxRequestBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request is ", request.ByteSizeLong(), " bytes; the agent takes at most ",
+        client::kAgentMaxRequestBytes / 1024,
+        " KiB per call (body, headers and PEM files together); for larger uploads use "
+        "keyhold connect or keyhold proxy"));
+  }
   absl::StatusOr<std::unique_ptr<client::AgentClient>> agent = ConnectToAgent(context);
   if (!agent.ok()) return agent.status();
   absl::StatusOr<v1::HttpResponse> response = (*agent)->Request(request);
@@ -371,18 +382,54 @@ absl::Status RunProxy(const CommandContext& context, const ProxyOptions& options
   // The line scripts wait for (the port is real even with :0).
   std::cerr << "keyhold: proxy listening on " << ip << ":" << ntohs(bound.sin_port) << " -> "
             << options.upstream << " with key \"" << options.tls.key << "\"" << std::endl;
-  client::AgentClient& shared = **agent;
   const v1::TlsOptions tunnel_options = *tls;
+  // Each proxied connection gets its own connection to the agent, so the
+  // proxy carries on across an agent restart. The first one, made above,
+  // only checked that the agent answers.
+  agent->reset();
+  auto open = std::make_shared<std::atomic<int>>(0);
   for (;;) {
     const int fd = accept4(*listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return absl::UnavailableError(absl::StrCat("accept: ", std::strerror(errno)));
+      switch (errno) {
+        case EINTR:
+        case ECONNABORTED:
+        case EAGAIN:
+        case EPROTO:
+        case ENETDOWN:
+        case ENETUNREACH:
+        case EHOSTDOWN:
+        case EHOSTUNREACH:
+        case ENONET:
+        case ENOPROTOOPT:
+        case EOPNOTSUPP:
+          continue;  // that connection's trouble, not the listener's
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          // Out of descriptors or memory for now: wait for connections to end.
+          std::cerr << "keyhold: proxy: accept: " << std::strerror(errno) << std::endl;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        default:
+          return absl::UnavailableError(absl::StrCat("accept: ", std::strerror(errno)));
+      }
     }
-    std::thread([&shared, tunnel_options, fd] {
-      absl::Status status = Relay(shared, tunnel_options, fd, fd, /*verbose=*/false);
+    if (open->load() >= kMaxProxyConnections) {
+      std::cerr << "keyhold: proxy: " << kMaxProxyConnections
+                << " connections already open; refusing one" << std::endl;
+      close(fd);
+      continue;
+    }
+    open->fetch_add(1);
+    std::thread([context, tunnel_options, fd, open] {
+      absl::StatusOr<std::unique_ptr<client::AgentClient>> own = ConnectToAgent(context);
+      absl::Status status = own.ok() ? Relay(**own, tunnel_options, fd, fd, /*verbose=*/false)
+                                     : own.status();
       if (!status.ok()) std::cerr << "keyhold: proxy: " << status.message() << std::endl;
       close(fd);
+      open->fetch_sub(1);
     }).detach();
   }
 }

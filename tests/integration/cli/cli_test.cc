@@ -268,6 +268,20 @@ TEST_F(CliTest, CaKeyRefusesRawSigningWithExitFour) {
   EXPECT_FALSE(std::filesystem::exists(sig));
 }
 
+TEST_F(CliTest, RequestLargerThanTheAgentTakesIsRefusedBeforeSending) {
+  const std::string too_big = WriteData("too-big", std::string(300 * 1024, 'x'));
+  CliResult file = Run({"request", "https://localhost:1/", "--key", "k", "-d", "@" + too_big});
+  EXPECT_NE(file.exit_code, 0) << Describe(file);
+  EXPECT_THAT(file.err, HasSubstr("is larger than"));
+  // Under the limit alone, over it with the headers.
+  const std::string body = WriteData("body", std::string(250 * 1024, 'x'));
+  CliResult whole = Run({"request", "https://localhost:1/", "--key", "k", "-d", "@" + body, "-H",
+                         "X-Pad: " + std::string(10 * 1024, 'p')});
+  EXPECT_NE(whole.exit_code, 0) << Describe(whole);
+  EXPECT_THAT(whole.err, HasSubstr("the agent takes at most 256 KiB per call"));
+  EXPECT_EQ(agent_->ReadAuditLog().find("TlsService.Request"), std::string::npos);
+}
+
 TEST_F(CliTest, StoppedAgentIsExitFiveWithCannotReach) {
   ASSERT_OK_AND_ASSIGN(int code, agent_->Stop());
   ASSERT_EQ(code, 0);
