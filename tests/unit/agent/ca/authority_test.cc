@@ -573,9 +573,11 @@ TEST_F(AuthorityTest, ChainRootIntermediateLeafVerifies) {
   ASSERT_OK_AND_ASSIGN(EvpPkeyPtr key, ProviderKey());
   ASSERT_OK_AND_ASSIGN(X509NamePtr subject,
                        ParseDistinguishedName("/C=BR/ST=SP/O=Example/CN=Intermediate"));
+  // One day more than the leaf's 365: issued a second later, a leaf of the
+  // same lifetime would outlive it and be refused.
   ASSERT_OK_AND_ASSIGN(
       Issued intermediate,
-      authority_->CreateIntermediate(Root(), key.get(), subject.get(), 365, std::nullopt, 0));
+      authority_->CreateIntermediate(Root(), key.get(), subject.get(), 366, std::nullopt, 0));
   CaSettings settings = root_settings_;
   settings.label = "intermediate-ca";
   const CaHandle ca{&settings, intermediate.certificate.get(), key.get()};
