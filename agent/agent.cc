@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "proto/keyhold/v1/limits.h"
 
 namespace keyhold::agent {
 namespace {
@@ -25,7 +26,6 @@ namespace {
 // even when every session is busy with a slow token.
 constexpr size_t kMaxTokenSessions = 32;
 constexpr int kMaxServerThreads = 128;
-constexpr int kMaxMessageBytes = 256 * 1024;
 
 absl::Status PrepareStateDir(const std::string& dir) {
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -112,7 +112,7 @@ absl::Status Agent::Start() {
   grpc::ResourceQuota quota("keyholdd");
   quota.SetMaxThreads(kMaxServerThreads);
   builder.SetResourceQuota(quota);
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(keyhold::v1::kMaxRequestBytes));
   // The sync server runs each call on a polling thread and lets threads
   // beyond MAX_POLLERS exit when they go idle; with the default (2), a
   // burst of concurrent calls creates and destroys a thread per call.

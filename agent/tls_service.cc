@@ -177,13 +177,15 @@ absl::StatusOr<TlsServiceImpl::Prepared> TlsServiceImpl::Prepare(const Caller& c
     }
     return host && sni;
   };
-  const std::string sni_note =
-      options.sni().empty() ? "" : absl::StrCat(" with SNI ", options.sni().substr(0, 255));
+  // For the refusals only: Prepare runs once per handshake.
+  const auto sni_note = [&]() -> std::string {
+    return options.sni().empty() ? "" : absl::StrCat(" with SNI ", options.sni().substr(0, 255));
+  };
   const KeyPolicy* configured = config_.FindKey(options.key());
   if (configured != nullptr && configured->targets) {
     if (!covers(*configured->targets)) {
       return absl::PermissionDeniedError(absl::StrCat(
-          "key \"", options.key(), "\" may not dial ", options.target(), sni_note, " (its targets: ",
+          "key \"", options.key(), "\" may not dial ", options.target(), sni_note(), " (its targets: ",
           configured->targets->empty() ? "none" : absl::StrJoin(*configured->targets, ", "),
           ")"));
     }
@@ -201,7 +203,7 @@ absl::StatusOr<TlsServiceImpl::Prepared> TlsServiceImpl::Prepare(const Caller& c
     if (!profile.targets.empty() && !covers(profile.targets)) {
       return absl::PermissionDeniedError(absl::StrCat(
           "tls_profile ", profile.name, " is for ", absl::StrJoin(profile.targets, ", "),
-          ", not ", options.target(), sni_note));
+          ", not ", options.target(), sni_note()));
     }
     s.trust.file = profile.ca_file;
     s.trust.system_store = profile.system_trust;

@@ -12,7 +12,6 @@
 #ifndef KEYHOLD_CLIENT_AGENT_CLIENT_H_
 #define KEYHOLD_CLIENT_AGENT_CLIENT_H_
 
-#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,9 +34,6 @@ inline constexpr char kDefaultSocketPath[] = "/run/keyhold/agent.sock";
 // wait for a slow token making an RSA-4096 key.
 inline constexpr absl::Duration kDefaultDeadline = absl::Seconds(30);
 inline constexpr absl::Duration kGenerateKeyDeadline = absl::Seconds(120);
-// The largest request keyholdd accepts (agent/agent.cc, docs/agent.md);
-// larger ones are refused with RESOURCE_EXHAUSTED.
-inline constexpr size_t kAgentMaxRequestBytes = 256 * 1024;
 // The largest reply this client takes: a TlsService.Request response body
 // may reach 16 MiB (docs/tls.md), plus its headers and the handshake facts.
 inline constexpr int kMaxReplyBytes = 20 << 20;

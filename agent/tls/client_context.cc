@@ -181,12 +181,12 @@ absl::StatusOr<std::unique_ptr<ClientContext>> ClientContext::New(
   SSL_CTX_set_session_cache_mode(
       ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx.get(), &ClientContext::OnNewSession);
-  // Non-blocking writes of a moving buffer; idle connections give their
-  // record buffers back (1,000 idle tunnels must stay small).
   // A server may not start a new handshake on an open connection (TLS 1.2
   // renegotiation): each would have the token sign again inside a read on
   // the event loop, with no audit line and no handshake timeout.
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION);
+  // Non-blocking writes of a moving buffer; idle connections give their
+  // record buffers back (1,000 idle tunnels must stay small).
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
                                   SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_RELEASE_BUFFERS);

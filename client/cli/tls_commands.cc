@@ -25,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli/commands.h"
+#include "proto/keyhold/v1/limits.h"
 #include "client/cli/local_files.h"
 #include "client/cli/output.h"
 
@@ -33,7 +34,7 @@ namespace keyhold::cli {
 namespace {
 
 constexpr size_t kMaxPemFileBytes = 1 << 20;
-constexpr size_t kMaxBodyFileBytes = client::kAgentMaxRequestBytes;
+constexpr size_t kMaxBodyFileBytes = v1::kMaxRequestBytes;
 constexpr size_t kChunk = 64 * 1024;
 // Proxied connections open at once at most (each holds two threads).
 constexpr int kMaxProxyConnections = 512;
@@ -169,10 +170,10 @@ absl::Status RunRequest(const CommandContext& context, const RequestOptions& opt
   }
   request.set_method(!options.method.empty() ? options.method
                                              : (request.body().empty() ? "GET" : "POST"));
-  if (request.ByteSizeLong() > client::kAgentMaxRequestBytes) {
+  if (request.ByteSizeLong() > v1::kMaxRequestBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the request is ", request.ByteSizeLong(), " bytes; the agent takes at most ",
-        client::kAgentMaxRequestBytes / 1024,
+        v1::kMaxRequestBytes / 1024,
         " KiB per call (body, headers and PEM files together); for larger uploads use "
         "keyhold connect or keyhold proxy"));
   }

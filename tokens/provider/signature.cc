@@ -33,8 +33,8 @@ int MaxSignatureSize(const SignatureContext& ctx, size_t* siglen) {
   return 1;
 }
 
-// Calls the Signer and copies the signature out. `sig` null asks for the
-// maximum size only.
+// Calls the Signer and copies the signature out into `sig` (not null: the
+// callers answer size queries with MaxSignatureSize).
 int SignWith(SignatureContext& ctx, const SignatureAlgorithm& algorithm,
              std::span<const uint8_t> input, unsigned char* sig, size_t* siglen,
              size_t sigsize) {
